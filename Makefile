@@ -1,0 +1,48 @@
+# crossdb's two contract commands: `make demo` and `make test`.
+# Both bootstrap .venv on first use; nothing else needs installing by hand
+# (mysqlclient needs Debian's pkg-config and libmariadb-dev: see README).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: venv test test-profile lint docs demo serve bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The SQLite profile always; PostgreSQL when CROSSDB_POSTGRES_URL is set,
+# MariaDB when CROSSDB_MYSQL_URL is set, mixed when both are.
+# CROSSDB_REQUIRE_ALL=1 (CI) fails unless all four profiles run.
+test: $(STAMP)
+	@profiles="sqlite"; \
+	if [ -n "$$CROSSDB_POSTGRES_URL" ]; then profiles="$$profiles postgresql"; fi; \
+	if [ -n "$$CROSSDB_MYSQL_URL" ]; then profiles="$$profiles mysql"; fi; \
+	if [ -n "$$CROSSDB_POSTGRES_URL" ] && [ -n "$$CROSSDB_MYSQL_URL" ]; then profiles="$$profiles mixed"; fi; \
+	if [ -n "$$CROSSDB_REQUIRE_ALL" ] && [ "$$profiles" != "sqlite postgresql mysql mixed" ]; then \
+		echo "CROSSDB_REQUIRE_ALL is set but only these profiles can run: $$profiles"; exit 1; fi; \
+	failed=""; \
+	for profile in $$profiles; do \
+		echo "=== profile: $$profile ==="; \
+		CROSSDB_TEST_PROFILE=$$profile $(BIN)/python -m pytest $(PYTEST_ARGS) || failed="$$failed $$profile"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED profiles:$$failed"; exit 1; fi; \
+	echo "all profiles passed: $$profiles"
+
+# One profile: make test-profile PROFILE=postgresql
+test-profile: $(STAMP)
+	CROSSDB_TEST_PROFILE=$(PROFILE) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check crossdb tests sandbox
+	$(BIN)/ruff format --check crossdb tests sandbox
+
+clean:
+	rm -rf $(VENV) docs/_build sandbox/var

@@ -1,0 +1,12 @@
+"""crossdb: relations between Django models that live in different databases."""
+
+from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
+from crossdb.fields import CrossDatabaseForeignKey, CrossDatabaseOneToOneField
+
+__all__ = [
+    "CrossDatabaseForeignKey",
+    "CrossDatabaseLimitError",
+    "CrossDatabaseOneToOneField",
+    "CrossDatabaseQueryError",
+]
+__version__ = "0.1.0.dev0"

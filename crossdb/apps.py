@@ -1,0 +1,15 @@
+"""crossdb's AppConfig: the one place crossdb's seams into Django are installed."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CrossdbConfig(AppConfig):
+    name = "crossdb"
+    verbose_name = "crossdb"
+
+    def ready(self):
+        from crossdb import seams
+
+        seams.install_all()

@@ -1,0 +1,29 @@
+"""Every place crossdb reaches into Django internals, installed from ``ready()``.
+
+Each seam is named here with what it relies on; ``tests/test_seams.py`` fails
+loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
+
+- ``routing``: wraps ``django.db.utils.ConnectionRouter.db_for_read``,
+  ``db_for_write`` and ``allow_relation`` so that, for the two ends of a
+  crossdb field, an abstaining router chain means ``default`` (not the other
+  end's alias) and no router refusing means the relation is allowed.
+"""
+
+from __future__ import annotations
+
+from crossdb import routing
+
+SEAMS = {
+    "routing": (routing.install, routing.installed),
+}
+
+
+def install_all() -> None:
+    """Install every seam (idempotent)."""
+    for install, _installed in SEAMS.values():
+        install()
+
+
+def installed() -> dict[str, bool]:
+    """Return ``{seam name: installed?}``."""
+    return {name: check() for name, (_install, check) in SEAMS.items()}
