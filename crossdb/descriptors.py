@@ -110,7 +110,4 @@ class CrossDatabaseReverseOneToOneDescriptor(ReverseOneToOneDescriptor):
     def UnsavedInstanceError(self):
         # A ValueError, as the reverse manager raises, that existing
         # ``except RelatedObjectDoesNotExist`` clauses still catch.
-        return type(
-            "UnsavedInstanceError", (self.RelatedObjectDoesNotExist, ValueError), {}
-        )
-
+        return type("UnsavedInstanceError", (self.RelatedObjectDoesNotExist, ValueError), {})

@@ -15,9 +15,7 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 def rows(stale_users):
     """Three users, posts (one without editor), comments, profiles; twins hold the same."""
     users = [User.objects.create(username=name) for name in ("ann", "bob", "cid")]
-    for i, (author, editor) in enumerate(
-        [(0, 1), (0, None), (1, 2), (2, 2), (1, None)]
-    ):
+    for i, (author, editor) in enumerate([(0, 1), (0, None), (1, 2), (2, 2), (1, None)]):
         for model, comment_model in ((Post, Comment), (TwinPost, TwinComment)):
             post = model.objects.create(
                 title=f"p{i}",
@@ -35,9 +33,7 @@ def rows(stale_users):
 
 
 def _posts_view(posts):
-    return [
-        (p.title, p.author.username, p.editor.username if p.editor else None) for p in posts
-    ]
+    return [(p.title, p.author.username, p.editor.username if p.editor else None) for p in posts]
 
 
 def test_prefetch_forward_is_one_query_per_alias_and_matches_the_twin(any_router, rows, queries):
@@ -109,7 +105,10 @@ def test_chains_through_same_database_relations(any_router, rows, queries):
     with queries() as q:
         users = list(User.objects.order_by("username").prefetch_related("blog_posts__comments"))
         view = [
-            (u.username, [(p.title, [c.text for c in p.comments.all()]) for p in u.blog_posts.all()])
+            (
+                u.username,
+                [(p.title, [c.text for c in p.comments.all()]) for p in u.blog_posts.all()],
+            )
             for u in users
         ]
     assert q.counts() == {"default": 1, "blog_db": 2, "shop_db": 0}

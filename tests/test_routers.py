@@ -1,0 +1,86 @@
+"""``crossdb.routers.AppLabelRouter`` and ``crossdb.routing``."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import router
+from django.test import override_settings
+
+from crossdb import routing
+from crossdb.routers import AppLabelRouter
+from tests.blog.models import Comment, Post
+from tests.shop.models import Profile
+from tests.twin.models import TwinPost
+
+
+def test_app_label_router_routes_by_rule_and_defaults_to_default():
+    r = AppLabelRouter()
+    assert r.db_for_read(Post) == r.db_for_write(Post) == "blog_db"
+    assert r.db_for_read(Profile) == "shop_db"
+    assert r.db_for_read(User) == r.db_for_read(TwinPost) == "default"
+
+
+def test_app_label_router_migrates_each_app_only_on_its_alias():
+    r = AppLabelRouter()
+    assert r.allow_migrate("blog_db", "blog") is True
+    assert r.allow_migrate("default", "blog") is False
+    assert r.allow_migrate("shop_db", "auth") is False
+    assert r.allow_migrate("default", "auth") is True
+
+
+def test_app_label_router_allows_relations_between_configured_aliases_only():
+    r = AppLabelRouter()
+    user, post = User(), Post()
+    user._state.db, post._state.db = "default", "blog_db"
+    assert r.allow_relation(user, post) is True
+    post._state.db = "replica"
+    assert r.allow_relation(user, post) is None
+
+
+def test_app_label_router_reads_the_setting_at_call_time():
+    with override_settings(DATABASE_ROUTING_RULES={"blog": "shop_db"}):
+        assert AppLabelRouter().db_for_read(Post) == "shop_db"
+    with override_settings(DATABASE_ROUTING_RULES=None):
+        assert AppLabelRouter().db_for_read(Post) == "default"
+
+
+def test_crossdb_pairs_are_registered_for_both_ends_only():
+    assert routing.is_cross_pair(Post, User) and routing.is_cross_pair(User, Post)
+    assert routing.is_cross_pair(Profile, User)
+    assert not routing.is_cross_pair(Comment, Post)  # a same-database ForeignKey
+    assert not routing.is_cross_pair(TwinPost, User)
+    assert not routing.is_cross_pair(Post, object())
+
+
+@pytest.mark.parametrize(
+    ("routers", "expected"),
+    [
+        (["crossdb.routers.AppLabelRouter"], "blog_db"),
+        (["tests.routers.BlogRouter", "tests.routers.ShopRouter"], "blog_db"),
+        (["tests.routers.RulesOrNoneRouter"], "blog_db"),
+        ([], "default"),
+    ],
+)
+def test_routing_never_falls_back_to_the_other_ends_alias(routers, expected):
+    user = User(pk=1)
+    user._state.db = "shop_db"
+    post = Post(pk=1)
+    post._state.db = "replica"
+    with override_settings(DATABASE_ROUTERS=routers):
+        # Across a crossdb relation: the routers, else default.
+        assert router.db_for_read(Post, instance=user) == expected
+        assert router.db_for_write(User, instance=post) == "default"
+        assert routing.db_for_read(Post, instance=user) == expected
+        # Between models with no crossdb field, Django's own fallback stands.
+        comment_db = router.db_for_read(Comment, instance=post)
+        assert comment_db == ("replica" if expected == "default" else "blog_db")
+
+
+def test_allow_relation_for_crossdb_pairs():
+    user, post, comment = User(), Post(), Comment()
+    user._state.db, post._state.db, comment._state.db = "default", "blog_db", "default"
+    with override_settings(DATABASE_ROUTERS=[]):
+        assert router.allow_relation(user, post) is True  # declared cross-database
+        assert router.allow_relation(comment, post) is False  # Django's same-alias rule
+    with override_settings(DATABASE_ROUTERS=["tests.routers.RefusingRouter"]):
+        assert router.allow_relation(user, post) is False
+        assert routing.relation_answer(user, post) is False
