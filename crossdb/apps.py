@@ -10,6 +10,6 @@ class CrossdbConfig(AppConfig):
     verbose_name = "crossdb"
 
     def ready(self):
-        from crossdb import seams
+        from crossdb import checks, seams  # noqa: F401  (importing checks registers them)
 
         seams.install_all()

@@ -69,7 +69,7 @@ ROUTER_CHAINS = {
     "abstaining": ["tests.routers.RulesOrNoneRouter"],
 }
 DATABASE_ROUTERS = ROUTER_CHAINS[os.environ.get("CROSSDB_TEST_ROUTER", "applabel")]
-DATABASE_ROUTING_RULES = {"blog": "blog_db", "shop": "shop_db"}
+DATABASE_ROUTING_RULES = {"blog": "blog_db", "shop": "shop_db", "tooling": "shop_db"}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "tests.blog",
     "tests.shop",
     "tests.twin",
+    "tests.tooling",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Deliberately broken models for the system-check tests; installed only by those tests."""
