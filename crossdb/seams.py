@@ -7,14 +7,17 @@ loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
   ``db_for_write`` and ``allow_relation`` so that, for the two ends of a
   crossdb field, an abstaining router chain means ``default`` (not the other
   end's alias) and no router refusing means the relation is allowed.
+- ``deletion``: replaces ``django.db.models.deletion.Collector.collect`` and
+  ``delete`` with crossdb's (``crossdb.deletion``; pinned by ``tests/test_deletion_seam.py``).
 """
 
 from __future__ import annotations
 
-from crossdb import routing
+from crossdb import deletion, routing
 
 SEAMS = {
     "routing": (routing.install, routing.installed),
+    "deletion": (deletion.install, deletion.installed),
 }
 
 

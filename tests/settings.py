@@ -70,6 +70,7 @@ ROUTER_CHAINS = {
 }
 DATABASE_ROUTERS = ROUTER_CHAINS[os.environ.get("CROSSDB_TEST_ROUTER", "applabel")]
 DATABASE_ROUTING_RULES = {"blog": "blog_db", "shop": "shop_db", "tooling": "shop_db"}
+DATABASE_ROUTING_RULES["ondelete"] = "shop_db"  # its twins (ondelete_twins) stay in default
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "tests.shop",
     "tests.twin",
     "tests.tooling",
+    *("tests.ondelete", "tests.ondelete.twins"),
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OndeleteTwinsConfig(AppConfig):
+    name = "tests.ondelete.twins"
+    label = "ondelete_twins"
