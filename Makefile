@@ -8,12 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-profile lint docs demo serve bench clean
+.PHONY: venv test test-profile lint docs demo serve bench e2e clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev,docs,demo]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -43,6 +43,34 @@ test-profile: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check crossdb tests sandbox
 	$(BIN)/ruff format --check crossdb tests sandbox
+
+# The sandbox: three databases (SQLite files in sandbox/var/ unless
+# DATABASE_URL, DATABASE_URL_BLOG, DATABASE_URL_SHOP say otherwise).
+SANDBOX := $(BIN)/python sandbox/manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Migrate, seed (idempotent) and walk through crossdb across the databases.
+demo: $(STAMP)
+	$(SANDBOX) demo
+
+# The admin on $(HOST):$(PORT) with the demo data; the login is printed.
+serve: $(STAMP)
+	$(SANDBOX) demo --seed-only
+	$(SANDBOX) runserver $(HOST):$(PORT)
+
+# crossdb against a plain ForeignKey, same rows: make bench BENCH_ARGS="--rounds 9"
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(SANDBOX) bench $(BENCH_ARGS)
+
+# The documentation; any warning fails the build.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# The sandbox admin driven in headless Chromium (Debian's chromium package).
+e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e
 
 clean:
 	rm -rf $(VENV) docs/_build sandbox/var

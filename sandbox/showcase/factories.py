@@ -1,10 +1,9 @@
 """factory-boy factories of the sandbox; each writes to the alias its model routes to."""
 
 import factory
+from blog.models import Comment, Post
 from django.contrib.auth import get_user_model
 from django.db import router
-
-from blog.models import Comment, Post
 from shop.models import Order, Product
 
 User = get_user_model()

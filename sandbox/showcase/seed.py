@@ -3,14 +3,19 @@
 from io import StringIO
 
 import factory.random
+from blog.models import Post
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
-
-from blog.models import Post
 from shop.models import Order
-from showcase.factories import CommentFactory, OrderFactory, PostFactory, ProductFactory
-from showcase.factories import UserFactory
+
+from showcase.factories import (
+    CommentFactory,
+    OrderFactory,
+    PostFactory,
+    ProductFactory,
+    UserFactory,
+)
 
 DEMO_LOGIN = ("admin", "crossdb-demo")
 AUTHORS = ("ann", "bob", "cyd", "dan", "eve")
@@ -53,8 +58,8 @@ def seed() -> dict:
         for topic in TOPICS:
             post = PostFactory(author=author, title=f"{topic}, by {author.username}")
             created["posts"] += 1
-            for reader in (authors[(index + 1) % len(authors)], authors[(index + 2) % len(authors)]):
-                CommentFactory(post=post, author=reader)
+            for offset in (1, 2):
+                CommentFactory(post=post, author=authors[(index + offset) % len(authors)])
                 created["comments"] += 1
 
     products = [ProductFactory(name=name, price=price) for name, price in PRODUCTS]

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import re
 import traceback
-from dataclasses import dataclass, field
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from io import StringIO
 
+from blog.models import Comment, Post
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command, get_commands
 from django.db import connections, router
 from django.db.models import Max, ProtectedError
+from shop.models import Order
 
-from blog.models import Comment, Post
 from crossdb.lookups import ids_in
 from crossdb.testing import capture_queries
-from shop.models import Order
 from showcase.factories import CommentFactory, PostFactory, UserFactory
 
 User = get_user_model()
@@ -227,9 +227,7 @@ User.objects.filter(blog_posts__title__startswith="Two databases").order_by("use
 def lookup_reverse(outcome: Outcome) -> None:
     with captured(outcome):
         users = list(
-            User.objects.filter(blog_posts__title__startswith="Two databases").order_by(
-                "username"
-            )
+            User.objects.filter(blog_posts__title__startswith="Two databases").order_by("username")
         )
     outcome.lines.append(f"{[user.username for user in users]}")
     author_ids = Post.objects.filter(title__startswith="Two databases").values_list(

@@ -1,0 +1,64 @@
+"""``manage.py bench``: crossdb against a plain ForeignKey, same rows, side by side."""
+
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from showcase import bench
+
+
+class Command(BaseCommand):
+    help = (
+        "Time each operation on crossdb's cross-database relation and on the same "
+        "relation as a plain ForeignKey inside default; print the median ratios. "
+        "The databases are the sandbox's (DATABASE_URL, DATABASE_URL_BLOG, "
+        "DATABASE_URL_SHOP); the benchmark removes its rows when it ends."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--posts", type=int, default=20000, help="Posts on each side.")
+        parser.add_argument("--users", type=int, default=900, help="Authors of the posts.")
+        parser.add_argument("--rounds", type=int, default=5, help="Timed runs of each side.")
+        parser.add_argument(
+            "--forward-rows", type=int, default=2000, help="Posts whose .author is read."
+        )
+        parser.add_argument("--cascade-users", type=int, default=20)
+        parser.add_argument("--cascade-posts", type=int, default=200, help="Posts per user.")
+
+    def handle(self, *args, **options):
+        # Query logging (DEBUG) would add its own cost to every query.
+        settings.DEBUG = False
+        self.stdout.write(f"machine: {bench.machine()}")
+        bench.wipe()
+        try:
+            self.stdout.write(f"populating: {options['users']} users, {options['posts']} posts")
+            data = bench.populate(options["users"], options["posts"], self.stdout)
+            ops = bench.operations(
+                data, options["forward_rows"], options["cascade_users"], options["cascade_posts"]
+            )
+            refs = bench.references()
+            for op in ops:
+                start = time.perf_counter()
+                try:
+                    bench.measure(op, options["rounds"])
+                except Exception as exc:  # a missing feature is a row of the table
+                    op.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+                self.stdout.write(f"  measured {op.name} in {time.perf_counter() - start:.1f}s")
+        finally:
+            bench.wipe()
+        self.stdout.write("")
+        self.stdout.write(
+            f"{options['posts']} posts, {options['users']} users, "
+            f"median of {options['rounds']} rounds; crossdb: blog.Post in blog_db -> auth.User "
+            "in default; plain FK: twin.TwinPost -> auth.User, both in default"
+        )
+        for line in bench.table(ops):
+            self.stdout.write(line)
+        audit = ops[-1]
+        if not audit.error:
+            seconds = min(audit.times["crossdb"])
+            self.stdout.write(
+                f"audit throughput: {refs} references in {seconds * 1000:.0f} ms "
+                f"= {refs / seconds:,.0f} references/s (best round)"
+            )
