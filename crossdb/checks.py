@@ -130,14 +130,24 @@ def _check_db_constraint(field):
 
 
 def _check_on_delete(field):
+    # Django's own rules only tell the collector what to do; crossdb carries
+    # that out on every alias at once, after collecting.  A home-made rule may
+    # write while collecting, outside crossdb's all-or-nothing delete.
     on_delete = field.remote_field.on_delete
-    if on_delete in SUPPORTED_ON_DELETE or _is_set_rule(on_delete):
+    if (
+        on_delete in SUPPORTED_ON_DELETE
+        or _is_set_rule(on_delete)
+        or getattr(on_delete, "crossdb_supported", False)
+    ):
         return []
     return [
         checks.Error(
             f"{_label(field)} has on_delete={on_delete_name(on_delete)}, which crossdb cannot "
             "carry out across databases.",
-            hint="Use CASCADE, PROTECT, RESTRICT, SET_NULL, SET_DEFAULT, SET(...) or DO_NOTHING.",
+            hint="Use CASCADE, PROTECT, RESTRICT, SET_NULL, SET_DEFAULT, SET(...) or "
+            "DO_NOTHING. A rule of your own that only calls the collector's methods "
+            "(collect, add_field_update, add_restricted_objects) and never writes itself "
+            "can be marked with crossdb_supported = True.",
             obj=field,
             id="crossdb.E004",
         )
