@@ -281,16 +281,12 @@ def _collect(
                 try:
                     on_delete(self, field, sub_objs, sub_alias)
                 except ProtectedError as error:
-                    key = "'%s.%s'" % (field.model.__name__, field.name)
+                    key = f"'{field.model.__name__}.{field.name}'"
                     protected_objects[key] += error.protected_objects
     if protected_objects:
         raise ProtectedError(
-            "Cannot delete some instances of model %r because they are "
-            "referenced through protected foreign keys: %s."
-            % (
-                model.__name__,
-                ", ".join(protected_objects),
-            ),
+            f"Cannot delete some instances of model {model.__name__!r} because they are "
+            f"referenced through protected foreign keys: {', '.join(protected_objects)}.",
             set(chain.from_iterable(protected_objects.values())),
         )
     for (related_model, sub_alias), related_fields in model_fast_deletes.items():
@@ -327,17 +323,13 @@ def _raise_restricted(self, model) -> None:
         for related_model, fields in self.restricted_objects.items():
             for field, objs in fields.items():
                 if objs:
-                    key = "'%s.%s'" % (related_model.__name__, field.name)
+                    key = f"'{related_model.__name__}.{field.name}'"
                     restricted_objects[key] += objs
         if restricted_objects:
             raise RestrictedError(
-                "Cannot delete some instances of model %r because "
-                "they are referenced through restricted foreign keys: "
-                "%s."
-                % (
-                    model.__name__,
-                    ", ".join(restricted_objects),
-                ),
+                f"Cannot delete some instances of model {model.__name__!r} because "
+                f"they are referenced through restricted foreign keys: "
+                f"{', '.join(restricted_objects)}.",
                 set(chain.from_iterable(restricted_objects.values())),
             )
 

@@ -59,9 +59,7 @@ class TwinAlbum(models.Model):
 
 class TwinTrack(models.Model):
     label = models.CharField(max_length=50)
-    artist = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.CASCADE, related_name="twin_tracks"
-    )
+    artist = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="twin_tracks")
     album = models.ForeignKey(TwinAlbum, models.RESTRICT, related_name="tracks")
     post = models.ForeignKey(
         "twin.TwinPost", models.RESTRICT, null=True, related_name="ondelete_tracks"
