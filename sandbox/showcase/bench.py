@@ -190,14 +190,22 @@ def operations(data: Dataset, forward_rows: int, cascade_users: int, cascade_pos
             cleanup=cascade_cleanup,
             warm_up=False,
         ),
-        Operation("audit (all references)", None, audit),
+        Operation("audit of Post.author (all rows)", None, audit),
     ]
 
 
 def run_audit() -> int:
-    """Run ``crossdb_audit`` over every crossdb field; return its exit status."""
+    """Run ``crossdb_audit`` on ``blog.Post.author``; return its exit status."""
     try:
-        call_command("crossdb_audit", stdout=StringIO(), stderr=StringIO())
+        call_command(
+            "crossdb_audit",
+            "--model",
+            "blog.Post",
+            "--field",
+            "author",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
     except CommandError as exc:
         if "Unknown command" in str(exc):
             raise
@@ -208,17 +216,8 @@ def run_audit() -> int:
 
 
 def references() -> int:
-    """Return how many crossdb references the audit has to check."""
-    from django.apps import apps
-
-    from crossdb.fields import is_crossdb_field
-
-    total = 0
-    for model in apps.get_models():
-        for fld in model._meta.concrete_fields:
-            if is_crossdb_field(fld):
-                total += model._base_manager.exclude(**{f"{fld.attname}__isnull": True}).count()
-    return total
+    """Return how many references the audit of ``blog.Post.author`` checks."""
+    return Post._base_manager.count()
 
 
 def measure(op: Operation, rounds: int) -> None:

@@ -133,7 +133,10 @@ class Walkthrough:
 
     def show_queries(self, queries) -> None:
         counts = ", ".join(f"{alias} {n}" for alias, n in queries.counts().items() if n)
-        self.write(f"   queries per alias: {counts or 'none'}")
+        label = f" ({queries.label})" if queries.label else ""
+        self.write(f"   queries per alias{label}: {counts or 'none'}")
+        if queries.brief:
+            return
         for alias in queries.aliases:
             statements = queries.sql(alias)
             for sql in statements[:SQL_PER_ALIAS]:
@@ -143,9 +146,11 @@ class Walkthrough:
 
 
 @contextmanager
-def captured(outcome: Outcome):
+def captured(outcome: Outcome, label: str = "", brief: bool = False):
     """Capture what every alias receives inside the block, for the step to show."""
     queries = capture_queries()
+    # brief: show how many queries each alias answered, not their SQL.
+    queries.label, queries.brief = label, brief
     outcome.queries.append(queries)
     failure = None
     with queries:
@@ -333,7 +338,8 @@ call_command("crossdb_audit", "--fix") # applies on_delete (CASCADE) to it
 
 def _audit(outcome: Outcome, *args) -> int:
     out, err = StringIO(), StringIO()
-    with captured(outcome):
+    command = f"crossdb_audit {' '.join(args)}".rstrip()
+    with captured(outcome, label=command, brief=True):
         try:
             call_command("crossdb_audit", *args, stdout=out, stderr=err)
             status = 0
@@ -343,7 +349,7 @@ def _audit(outcome: Outcome, *args) -> int:
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
     text = (out.getvalue() + err.getvalue()).strip().splitlines()
-    outcome.lines.append(f"crossdb_audit {' '.join(args)}".rstrip() + f": exit status {status}")
+    outcome.lines.append(f"{command}: exit status {status}")
     outcome.lines.extend(f"  | {line}" for line in text[:8])
     if len(text) > 8:
         outcome.lines.append(f"  | ... {len(text) - 8} more lines")
