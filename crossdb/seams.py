@@ -9,14 +9,19 @@ loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
   end's alias) and no router refusing means the relation is allowed.
 - ``deletion``: replaces ``django.db.models.deletion.Collector.collect`` and
   ``delete`` with crossdb's (``crossdb.deletion``; pinned by ``tests/test_deletion_seam.py``).
+- ``query``: wraps ``Query.add_q``, ``Q.resolve_expression``, ``Query.names_to_path``,
+  ``Query.resolve_expression``, ``Join.as_sql``, ``sql.compiler.select_related_descend``,
+  ``QuerySet.select_related`` and ``iterator``, and registers the ``crossdb_ids`` lookup
+  (``crossdb.query``; pinned by ``tests/test_query_seam.py``).
 """
 
 from __future__ import annotations
 
-from crossdb import deletion, routing
+from crossdb import deletion, query, routing
 
 SEAMS = {
     "routing": (routing.install, routing.installed),
+    "query": (query.install, query.installed),
     "deletion": (deletion.install, deletion.installed),
 }
 

@@ -1,0 +1,74 @@
+"""Queries across crossdb relations: the right answer, one query per alias, or a clear error.
+
+Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
+``crossdb.seams``), so it applies to every manager and queryset, including
+``auth.User``'s, the admin's and related managers, with no manager to change:
+
+- ``Query.add_q`` and ``Q.resolve_expression``: conditions crossing a crossdb
+  field are rewritten before Django builds SQL (``crossdb.query_lookups``);
+- ``QuerySet.select_related`` / ``iterator``: crossdb relations are prefetched
+  (``crossdb.query_select``);
+- ``Query.names_to_path``, ``Query.resolve_expression``, ``Join.as_sql`` and
+  the compiler's ``select_related_descend``: everything else that would reach
+  across raises ``CrossDatabaseQueryError`` (``crossdb.query_guard``);
+- the ``crossdb_ids`` lookup on every field (``crossdb.query_ids``).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.db.models.sql import compiler
+from django.db.models.sql.datastructures import Join
+from django.db.models.sql.query import Query
+
+from crossdb import query_guard, query_ids, query_select
+from crossdb.query_lookups import find_crossing, rewrite_q
+
+__all__ = ["find_crossing", "install", "installed", "rewrite_q"]
+
+
+def _rewriting_add_q(original):
+    def add_q(self, q_object, *args, **kwargs):
+        return original(self, rewrite_q(self.model, q_object), *args, **kwargs)
+
+    add_q.crossdb_original = original
+    return add_q
+
+
+def _rewriting_resolve(original):
+    def resolve_expression(self, query=None, *args, **kwargs):
+        # Q used as an expression: When(), filter= of aggregates.
+        rewritten = rewrite_q(getattr(query, "model", None), self)
+        return original(rewritten, query, *args, **kwargs)
+
+    resolve_expression.crossdb_original = original
+    return resolve_expression
+
+
+# (owner, attribute name, wrapper factory)
+_PATCHES = (
+    (Query, "add_q", _rewriting_add_q),
+    (Q, "resolve_expression", _rewriting_resolve),
+    (Query, "names_to_path", query_guard.checked_names_to_path),
+    (Query, "resolve_expression", query_guard.checked_subquery),
+    (Join, "as_sql", query_guard.checked_join),
+    (compiler, "select_related_descend", query_guard.checked_select_related_descend),
+    (QuerySet, "select_related", query_select.select_related),
+    (QuerySet, "iterator", query_select.iterator),
+)
+
+
+def install() -> None:
+    """Install crossdb's query rewriting and checks (idempotent)."""
+    query_ids.register()
+    for owner, name, wrap in _PATCHES:
+        current = getattr(owner, name)
+        if not hasattr(current, "crossdb_original"):
+            setattr(owner, name, wrap(current))
+
+
+def installed() -> bool:
+    """Return True when every part of ``install()`` is in place."""
+    return query_ids.registered() and all(
+        hasattr(getattr(owner, name), "crossdb_original") for owner, name, _wrap in _PATCHES
+    )

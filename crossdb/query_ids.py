@@ -1,0 +1,88 @@
+"""Ids read on one alias that filter a query on another, read when that query compiles.
+
+A rewritten lookup (``author__username="ann"``) becomes a condition on the
+local key (``author_id``) whose values come from a queryset on the far alias.
+That queryset runs when the outer query is compiled, not when ``filter()`` is
+called: querysets stay lazy (a ``ModelChoiceField(queryset=...)`` built at
+import time reads nothing) and each evaluation sees the far side as it is.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Field, ForeignObject, Lookup
+
+from crossdb.exceptions import CrossDatabaseLimitError
+from crossdb.lookups import IdsIn
+
+
+class CrossDatabaseIds:
+    """The key values a queryset on another alias gives, read on demand."""
+
+    def __init__(self, queryset, description: str):
+        # A flat values_list() of the key; never cached on the queryset itself,
+        # since clones of the outer query share this object.
+        self.queryset = queryset
+        self.description = description
+
+    @property
+    def alias(self) -> str:
+        return self.queryset.db
+
+    def evaluate(self) -> list:
+        """Read the ids on their alias, honouring ``CROSSDB_MAX_IDS``."""
+        limit = getattr(settings, "CROSSDB_MAX_IDS", None)
+        queryset = self.queryset.all()
+        if limit is None:
+            return list(queryset.iterator())
+        values = list(queryset[: limit + 1].iterator())
+        if len(values) > limit:
+            raise CrossDatabaseLimitError(
+                f"{self.description} matches more than {limit} rows on database "
+                f"{self.alias!r}, more than CROSSDB_MAX_IDS={limit} allows to carry to "
+                "another database. Narrow the condition, or raise CROSSDB_MAX_IDS."
+            )
+        return values
+
+    def __repr__(self):
+        return f"<CrossDatabaseIds {self.description} on {self.alias!r}>"
+
+
+class CrossDatabaseIdsLookup(Lookup):
+    """``key__crossdb_ids=CrossDatabaseIds(...)``: the key is one of the far side's ids.
+
+    A lookup rather than a bare expression so that Django's ``build_filter``
+    gives it what every lookup gets: join promotion, and ``IS NOT NULL`` on a
+    nullable key under negation (``exclude(editor__username="x")`` keeps the
+    posts without editor, as the single-database JOIN does).
+    """
+
+    lookup_name = "crossdb_ids"
+    prepare_rhs = False
+
+    def get_prep_lookup(self):
+        if not isinstance(self.rhs, CrossDatabaseIds):
+            raise TypeError("crossdb_ids takes a crossdb.query_ids.CrossDatabaseIds value")
+        return self.rhs
+
+    def as_sql(self, compiler, connection):
+        # The ids travel as one parameter (array / JSON text) through IdsIn.
+        return IdsIn(self.lhs, self.rhs.evaluate()).as_sql(compiler, connection)
+
+
+def register() -> None:
+    """Make ``crossdb_ids`` available on every field (idempotent)."""
+    # Related fields take their lookups from ForeignObject down only.
+    for owner in (Field, ForeignObject):
+        if not _registered_on(owner):
+            owner.register_lookup(CrossDatabaseIdsLookup)
+
+
+def _registered_on(owner) -> bool:
+    own = owner.__dict__.get("class_lookups", {})
+    return own.get(CrossDatabaseIdsLookup.lookup_name) is CrossDatabaseIdsLookup
+
+
+def registered() -> bool:
+    """Return True when ``register()`` has run."""
+    return all(_registered_on(owner) for owner in (Field, ForeignObject))

@@ -1,0 +1,421 @@
+"""Rewrite filter conditions that cross a crossdb relation: one query per alias.
+
+``Post.objects.filter(author__username="ann")`` would be a JOIN inside
+blog_db.  Before Django builds the WHERE clause, each condition whose path
+crosses a crossdb field is split at that field: the far side becomes a
+queryset on its own alias (``User.objects.filter(username="ann")``) whose key
+values the local side compares with (``author_id`` in those ids, see
+``crossdb.query_ids``).  The far queryset is itself a queryset, so a path that
+crosses again further on is split again there.
+
+Django's semantics are kept:
+
+- conditions of one ``filter()`` call on the same multi-valued relation must
+  hold for the same related row: they are evaluated together in one far
+  query (conditions in separate ``filter()`` calls stay separate);
+- under negation every condition crossing a multi-valued relation is its own
+  subquery, as Django's ``split_exclude()`` makes it;
+- a condition true for "no related row" (``isnull=True``) also matches rows
+  whose key is NULL or that have no related row, as Django's LEFT JOIN does;
+- ``NULL`` keys under ``exclude()`` are handled by Django itself, since the
+  rewritten condition is an ordinary lookup on the local key.
+
+What cannot be split without changing the answer raises
+``CrossDatabaseQueryError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import F, Q, QuerySet
+from django.db.models.constants import LOOKUP_SEP
+from django.db.models.expressions import OuterRef, ResolvedOuterRef
+from django.db.models.fields.reverse_related import ForeignObjectRel
+from django.db.models.sql.query import Query
+from django.utils.tree import Node
+
+from crossdb import routing
+from crossdb.exceptions import CrossDatabaseQueryError
+from crossdb.fields import is_crossdb_field
+from crossdb.query_ids import CrossDatabaseIds
+
+_XOR = getattr(Q, "XOR", "XOR")
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where a lookup path crosses a crossdb field."""
+
+    prefix: tuple[str, ...]  # same-database path before the crossing
+    field: object  # the crossdb field (forward) or its ForeignObjectRel (reverse)
+    rest: str  # the path on the far model ("" = the related object itself)
+    multi_valued: bool  # several far rows may match one local row
+
+    @property
+    def key(self):
+        return (self.prefix, self.field)
+
+    @property
+    def reverse(self) -> bool:
+        return isinstance(self.field, ForeignObjectRel)
+
+
+def _field_of(opts, name):
+    """Return the field ``name`` names on ``opts`` (``pk`` included), or None."""
+    if opts is None:
+        return None
+    try:
+        return opts.get_field(opts.pk.name if name == "pk" else name)
+    except FieldDoesNotExist:
+        return None
+
+
+def _stays_on_key(field, rest: list[str]) -> bool:
+    """Return True when ``field__<rest>`` only reads the local key (Django trims the join)."""
+    target = field.target_field
+    far = _field_of(field.related_model._meta, rest[0])
+    if far is None:
+        return True  # a lookup or transform on the key itself: author__in, author__isnull
+    return far == target
+
+
+def _multi_valued(model, parts: list[str]) -> bool:
+    """Return True when following ``parts`` from ``model`` meets a to-many relation."""
+    opts = model._meta
+    for name in parts:
+        field = _field_of(opts, name)
+        if field is None or not field.is_relation or field.related_model is None:
+            return False
+        if field.one_to_many or field.many_to_many:
+            return True
+        opts = field.related_model._meta
+    return False
+
+
+def find_crossing(model, lookup: str) -> Crossing | None:
+    """Return where ``lookup`` crosses a crossdb field, or None if it stays local."""
+    parts = lookup.split(LOOKUP_SEP)
+    opts = model._meta
+    prefix: list[str] = []
+    for position, name in enumerate(parts):
+        field = _field_of(opts, name)
+        if field is None or not field.is_relation or field.related_model is None:
+            return None
+        if getattr(field, "attname", None) == name != field.name:
+            return None  # author_id: the local column
+        rest = parts[position + 1 :]
+        if is_crossdb_field(field):
+            reverse = isinstance(field, ForeignObjectRel)
+            if not reverse and (not rest or _stays_on_key(field, rest)):
+                return None
+            multi = (reverse and field.one_to_many) or _multi_valued(field.related_model, rest)
+            return Crossing(tuple(prefix), field, LOOKUP_SEP.join(rest), multi)
+        prefix.append(name)
+        opts = field.related_model._meta
+    return None
+
+
+def final_field(model, lookup: str):
+    """Return the last field ``lookup`` names from ``model`` (None if none)."""
+    opts, field = model._meta, None
+    for name in lookup.split(LOOKUP_SEP):
+        found = _field_of(opts, name)
+        if found is None:
+            break
+        field = found
+        if not found.is_relation or found.related_model is None:
+            break
+        if getattr(found, "attname", None) == name != found.name:
+            break
+        opts = found.related_model._meta
+    return field
+
+
+def _describe(model, lookup: str) -> str:
+    return f"{model._meta.label}.{lookup}"
+
+
+def _references_outer(value) -> bool:
+    """Return True when ``value`` names a column of the query it filters."""
+    if isinstance(value, F | OuterRef | ResolvedOuterRef):
+        return True
+    if isinstance(value, QuerySet | Query):
+        return False
+    sources = getattr(value, "get_source_expressions", None)
+    return bool(sources) and any(_references_outer(source) for source in sources())
+
+
+# -- three-valued truth of a far condition on the all-NULL row of a LEFT JOIN --
+
+_TRUE, _FALSE, _UNKNOWN = True, False, None
+
+
+def _null_row_truth(node) -> bool | None:
+    """Return SQL's truth of ``node`` (relative to the far model) on a row of NULLs."""
+    if isinstance(node, tuple):
+        lookup, value = node
+        last = lookup.rsplit(LOOKUP_SEP, 1)[-1]
+        if last == "isnull":
+            return _TRUE if value else _FALSE
+        return _TRUE if value is None else _UNKNOWN
+    if not isinstance(node, Q):
+        return _UNKNOWN
+    values = [_null_row_truth(child) for child in node.children]
+    if node.connector == Q.AND:
+        result = (
+            _FALSE if _FALSE in values else (_TRUE if all(v is _TRUE for v in values) else _UNKNOWN)
+        )
+    elif node.connector == Q.OR:
+        result = (
+            _TRUE if _TRUE in values else (_FALSE if all(v is _FALSE for v in values) else _UNKNOWN)
+        )
+    else:
+        result = _UNKNOWN
+    if node.negated and result is not _UNKNOWN:
+        result = not result
+    return result
+
+
+# -- building the replacement condition --
+
+
+def _far_leaf(crossing: Crossing, value):
+    """Return the leaf, relative to the far model, of one crossing condition."""
+    rest = crossing.rest
+    if crossing.reverse:
+        # user.blog_posts compared with posts, or with a lookup on the relation
+        # itself (blog_posts__in, blog_posts__isnull): compares the far pk.
+        first = rest.split(LOOKUP_SEP, 1)[0] if rest else ""
+        if not rest or _field_of(crossing.field.related_model._meta, first) is None:
+            rest = LOOKUP_SEP.join(part for part in ("pk", rest) if part)
+    return (rest, value)
+
+
+def _far_tree(node, crossing_of):
+    """Return ``node`` with every leaf replaced by its far-model leaf."""
+    if isinstance(node, tuple):
+        return _far_leaf(crossing_of[id(node)], node[1])
+    return Q.create(
+        [_far_tree(child, crossing_of) for child in node.children],
+        connector=node.connector,
+        negated=node.negated,
+    )
+
+
+def crossing_condition(model, crossing: Crossing, far_q: Q, lookups: list[str]) -> Q:
+    """Return the local condition equivalent to ``far_q`` holding across ``crossing``."""
+    field = crossing.field
+    far_model = field.related_model
+    alias = routing.db_for_read(far_model)
+    if crossing.reverse:
+        far_key = field.field.attname
+        local_key = [*crossing.prefix, field.field.target_field.name]
+    else:
+        far_key = field.target_field.attname
+        local_key = [*crossing.prefix, field.name]
+    description = " and ".join(_describe(model, lookup) for lookup in lookups)
+    manager = far_model._base_manager.db_manager(alias)
+    ids = CrossDatabaseIds(
+        manager.filter(far_q).order_by().values_list(far_key, flat=True).distinct(),
+        description,
+    )
+    condition = Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), ids))
+    if _null_row_truth(far_q) is _TRUE:
+        # Django's LEFT JOIN gives a row of NULLs where there is no related
+        # row, and the condition is true on it.
+        if crossing.reverse:
+            every = CrossDatabaseIds(
+                manager.filter(**{f"{far_key}__isnull": False})
+                .order_by()
+                .values_list(far_key, flat=True)
+                .distinct(),
+                f"{_describe(model, LOOKUP_SEP.join([*crossing.prefix, field.name]))} (any)",
+            )
+            condition |= ~Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), every))
+        elif field.null or crossing.prefix:
+            condition |= Q((LOOKUP_SEP.join([*local_key, "isnull"]), True))
+    return condition
+
+
+def _queryset_value(model, lookup: str, value):
+    """Return ``(lookup, value)`` with a queryset on another alias made into ids."""
+    if not isinstance(value, QuerySet):
+        return None
+    parts = lookup.split(LOOKUP_SEP)
+    if parts[-1] in ("in", "exact"):
+        path = parts[:-1]
+    elif _field_of_path_end(model, parts):
+        path = parts  # implicit exact
+    else:
+        return None
+    field = final_field(model, LOOKUP_SEP.join(path)) if path else None
+    if field is None:
+        return None
+    outer_alias = routing.db_for_read(model)
+    if value.db == outer_alias and not is_crossdb_field(field):
+        return None
+    if value.query.values_select or value._fields:
+        inner = value
+    else:
+        key = field.target_field.attname if field.is_relation else value.model._meta.pk.attname
+        inner = value.values_list(key, flat=True)
+    return (
+        LOOKUP_SEP.join([*path, "crossdb_ids"]),
+        CrossDatabaseIds(inner.order_by(), _describe(model, lookup)),
+    )
+
+
+def _field_of_path_end(model, parts) -> bool:
+    """Return True when the last of ``parts`` names a field (no lookup given)."""
+    opts = model._meta
+    for name in parts:
+        field = _field_of(opts, name)
+        if field is None:
+            return False
+        if field.is_relation and field.related_model is not None:
+            opts = field.related_model._meta
+        else:
+            opts = None
+    return True
+
+
+# -- walking the Q tree --
+
+
+class _Rewriter:
+    def __init__(self, model):
+        self.model = model
+        self.crossing_of: dict[int, Crossing] = {}
+        self.changed = False
+
+    def crossing(self, child) -> Crossing | None:
+        if not isinstance(child, tuple) or len(child) != 2 or not isinstance(child[0], str):
+            return None
+        key = id(child)
+        if key not in self.crossing_of:
+            found = find_crossing(self.model, child[0])
+            if found is not None and _references_outer(child[1]):
+                raise CrossDatabaseQueryError(
+                    f"{_describe(self.model, child[0])} compares a column of another "
+                    f"database with {child[1]!r}, an expression on "
+                    f"{self.model._meta.label}'s own rows; crossdb cannot evaluate it "
+                    "across databases. Read the values first and filter with them."
+                )
+            self.crossing_of[key] = found
+        return self.crossing_of[key]
+
+    def keys(self, node) -> set:
+        """Return the keys of crossing leaves reachable from ``node`` without negation."""
+        if isinstance(node, tuple):
+            found = self.crossing(node)
+            return {found.key} if found else set()
+        if not isinstance(node, Q) or node.negated:
+            return set()
+        keys = set()
+        for child in node.children:
+            keys |= self.keys(child)
+        return keys
+
+    def pure(self, node, key) -> bool:
+        """Return True when every leaf under ``node`` crosses at ``key``, with no negation."""
+        if isinstance(node, tuple):
+            found = self.crossing(node)
+            return found is not None and found.key == key
+        return (
+            isinstance(node, Q)
+            and not node.negated
+            and bool(node.children)
+            and all(self.pure(child, key) for child in node.children)
+        )
+
+    def leaves(self, node) -> list:
+        if isinstance(node, tuple):
+            return [node]
+        return [leaf for child in node.children for leaf in self.leaves(child)]
+
+    def replace(self, children, connector) -> Q:
+        """Return one local condition for crossing ``children`` joined by ``connector``."""
+        self.changed = True
+        leaves = [leaf for child in children for leaf in self.leaves(child)]
+        crossing = self.crossing(leaves[0])
+        node = Q.create(list(children), connector=connector)
+        far_q = _far_tree(node, self.crossing_of)
+        return crossing_condition(self.model, crossing, far_q, [leaf[0] for leaf in leaves])
+
+    def leaf(self, child):
+        if isinstance(child, tuple) and self.crossing(child) is not None:
+            return self.replace([child], Q.AND)
+        if isinstance(child, tuple) and len(child) == 2 and isinstance(child[0], str):
+            converted = _queryset_value(self.model, *child)
+            if converted is not None:
+                self.changed = True
+                return converted
+        return child
+
+    def rewrite(self, node: Q, negated_branch: bool = False) -> Q:
+        negated_branch = negated_branch or node.negated
+        if negated_branch:
+            # Like split_exclude(): each crossing condition on its own.
+            children = [
+                self.rewrite(child, True) if isinstance(child, Q) else self.leaf(child)
+                for child in node.children
+            ]
+            return Q.create(children, connector=node.connector, negated=node.negated)
+        keys_of = [self.keys(child) for child in node.children]
+        all_keys = set().union(*keys_of) if keys_of else set()
+        merged: dict = {}
+        for key in all_keys:
+            holders = [i for i, keys in enumerate(keys_of) if key in keys]
+            pure = [i for i in holders if self.pure(node.children[i], key)]
+            mixed = [i for i in holders if i not in pure]
+            multi = any(
+                self.crossing(leaf).multi_valued
+                for i in holders
+                for leaf in self.leaves(node.children[i])
+                if self.crossing(leaf) is not None and self.crossing(leaf).key == key
+            )
+            if multi and (
+                node.connector == _XOR
+                or (node.connector == Q.AND and (len(mixed) > 1 or (mixed and pure)))
+            ):
+                lookups = ", ".join(
+                    repr(leaf[0])
+                    for i in holders
+                    for leaf in self.leaves(node.children[i])
+                    if self.crossing(leaf) is not None and self.crossing(leaf).key == key
+                )
+                raise CrossDatabaseQueryError(
+                    f"{self.model._meta.label}: the conditions {lookups} cross to "
+                    "another database through a multi-valued relation and, in one filter() "
+                    "call, must hold for the same related row; they are combined with "
+                    "other conditions in a way crossdb cannot split into one query per "
+                    "database. Group them in one Q() of their own, or use separate "
+                    "filter() calls (which Django lets match different related rows)."
+                )
+            if pure and node.connector != _XOR:
+                merged[key] = pure
+        taken = {i for indexes in merged.values() for i in indexes}
+        children = []
+        for i, child in enumerate(node.children):
+            if i in taken:
+                key = next(k for k, indexes in merged.items() if i in indexes)
+                if merged[key][0] == i:
+                    children.append(
+                        self.replace([node.children[j] for j in merged[key]], node.connector)
+                    )
+            elif isinstance(child, Q):
+                children.append(self.rewrite(child, False))
+            else:
+                children.append(self.leaf(child))
+        return Q.create(children, connector=node.connector, negated=node.negated)
+
+
+def rewrite_q(model, q_object):
+    """Return ``q_object`` with every crossing condition rewritten (itself if none)."""
+    if model is None or not isinstance(q_object, Node) or not q_object.children:
+        return q_object
+    rewriter = _Rewriter(model)
+    rewritten = rewriter.rewrite(q_object)
+    return rewritten if rewriter.changed else q_object
