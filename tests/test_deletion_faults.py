@@ -1,0 +1,231 @@
+"""Faults during a delete across databases: what each alias holds afterwards.
+
+These tests commit for real (``transaction=True``): a failure before the
+commits must leave every alias as it was; a failure between commits may only
+leave references to deleted rows (which ``crossdb.audit`` reports), never a
+dependent deleted while the row it pointed at stayed.
+"""
+
+from contextlib import contextmanager
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, OperationalError, connections
+from django.db.models import signals
+from django.db.models.deletion import Collector
+
+from crossdb import audit, deletion, deletion_2pc
+from tests.ondelete.worlds import CROSS, build, home_alias, snapshot
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+
+class Boom(Exception):
+    pass
+
+
+@contextmanager
+def failing_statement(alias, verb, error):
+    """Make the first ``verb`` statement (DELETE, UPDATE) sent to ``alias`` raise ``error``."""
+
+    def wrapper(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith(verb):
+            raise error
+        return execute(sql, params, many, context)
+
+    with connections[alias].execute_wrapper(wrapper):
+        yield
+
+
+@contextmanager
+def failing_commit(alias):
+    """Make committing ``alias`` fail, as a lost connection or a server error would.
+
+    Yield the list of aliases committed, in order.
+    """
+    committed = []
+    with pytest.MonkeyPatch.context() as patch:
+        for name in connections:
+            real = connections[name].commit
+
+            def commit(real=real, name=name):
+                if name == alias:
+                    raise OperationalError(f"commit on {name} failed (injected)")
+                real()
+                committed.append(name)
+
+            patch.setattr(connections[name], "commit", commit)
+        yield committed
+
+
+def _is_on(alias, name):
+    return home_alias(getattr(CROSS, name, User)) == alias
+
+
+def test_a_raising_signal_receiver_leaves_every_alias_as_it_was():
+    users = build(CROSS)
+    before = snapshot(CROSS)
+
+    def explode(sender, **kwargs):
+        raise Boom
+
+    # post_delete of notes fires after the fast deletes and updates on every alias.
+    signals.post_delete.connect(explode, sender=CROSS.Note)
+    try:
+        with pytest.raises(Boom):
+            users["ann"].delete()
+    finally:
+        signals.post_delete.disconnect(explode, sender=CROSS.Note)
+    assert snapshot(CROSS) == before
+
+
+@pytest.mark.parametrize("alias", ["default", "blog_db", "shop_db"])
+@pytest.mark.parametrize(
+    "verb, error",
+    [
+        ("DELETE", DatabaseError("injected")),
+        ("UPDATE", DatabaseError("injected")),
+        ("DELETE", OperationalError("server closed the connection unexpectedly")),
+    ],
+    ids=["error on delete", "error on update", "lost connection"],
+)
+def test_a_database_error_on_any_alias_leaves_every_alias_as_it_was(alias, verb, error):
+    users = build(CROSS)
+    before = snapshot(CROSS)
+    if verb == "UPDATE" and alias != "shop_db":
+        # Only shop_db gets updates (SET_* of refs): fail its deletes instead.
+        verb = "DELETE"
+    with failing_statement(alias, verb, error):
+        with pytest.raises(DatabaseError):
+            users["ann"].delete()
+    assert snapshot(CROSS) == before
+
+
+def test_commit_order_puts_referenced_rows_first():
+    users = build(CROSS)
+    collector = Collector(using="default")
+    collector.collect([users["ann"]])
+    aliases = deletion.involved_aliases(collector)
+    assert aliases == {"default", home_alias(CROSS.Post), home_alias(CROSS.Quote)}
+    order = deletion.commit_order(collector, aliases)
+    assert order.index("default") < order.index(home_alias(CROSS.Post))
+    assert order.index(home_alias(CROSS.Post)) <= order.index(home_alias(CROSS.Quote))
+
+
+def test_commits_happen_in_that_order():
+    users = build(CROSS)
+    with failing_commit(alias=None) as committed:
+        users["ann"].delete()
+    assert committed == ["default", "blog_db", "shop_db"]
+
+
+def test_failed_first_commit_leaves_every_alias_as_it_was():
+    users = build(CROSS)
+    before = snapshot(CROSS)
+    with failing_commit("default"), pytest.raises(OperationalError):
+        users["ann"].delete()
+    assert snapshot(CROSS) == before
+
+
+@pytest.mark.parametrize("alias", ["blog_db", "shop_db"])
+def test_failed_later_commit_only_leaves_dangling_references(alias):
+    users = build(CROSS)
+    before = snapshot(CROSS)
+    with failing_commit(alias) as committed, pytest.raises(OperationalError):
+        users["ann"].delete()
+    assert "default" in committed and alias not in committed
+    after = snapshot(CROSS)
+    assert after["User"] == [name for name in before["User"] if name != "ann"]
+    for name in before:
+        labels_before = [row[0] for row in before[name]]
+        labels_after = [row[0] for row in after[name]]
+        if name == "User":
+            continue
+        if any(_is_on(done, name) for done in committed):
+            # Committed: the whole delete happened there.
+            assert not any("ann" in str(label) for label in labels_after), name
+        else:
+            # Not committed: every row is still there, some now dangling.
+            assert labels_after == labels_before, name
+    if "blog_db" in committed:
+        assert [row[0] for row in after["Post"]] == ["b1"]
+        assert [row[0] for row in after["Comment"]] == ["bob on b1"]
+    found = {report.label: report.dangling_rows for report in audit.audit()}
+    if alias == "blog_db":
+        assert found["blog.Post.author"] == 2
+    else:
+        assert found["shop.Mention.post"] == 1
+        assert found["ondelete.Quote.post"] == 1
+    assert found["ondelete.Note.user"] == 1
+
+
+def test_two_phase_commit_opt_in(settings):
+    """All PostgreSQL: prepared on every alias, then committed; else ordered commits."""
+    settings.CROSSDB_DELETE_TWO_PHASE_COMMIT = True
+    users = build(CROSS)
+    before = snapshot(CROSS)
+    order = ["default", "blog_db", "shop_db"]
+    if not all(connections[alias].vendor == "postgresql" for alias in order):
+        assert not deletion_2pc.applies(order)
+        users["ann"].delete()
+        assert not User.objects.filter(username="ann").exists()
+        assert list(CROSS.Post.objects.values_list("title", flat=True)) == ["b1"]
+        return
+    assert deletion_2pc.applies(order)
+    allowed = []
+    for alias in order:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SHOW max_prepared_transactions")
+            allowed.append(int(cursor.fetchone()[0]) > 0)
+    if all(allowed):
+        users["ann"].delete()
+        assert snapshot(CROSS) != before
+        assert deletion_2pc.prepared() == {}
+    else:
+        # The server refuses prepared transactions: refused before any write.
+        with pytest.raises(ImproperlyConfigured, match="max_prepared_transactions"):
+            users["ann"].delete()
+        assert snapshot(CROSS) == before
+
+
+def _simulate(parts, crash_after, prepare_fails_at=None):
+    """Replay two_phase()'s steps for ``parts`` aliases; stop after ``crash_after`` steps.
+
+    Return (parts still prepared, whether the operation had begun committing).
+    """
+    steps = []
+    prepared_now = []
+    for part in range(1, parts + 1):
+        if part == prepare_fails_at:
+            for done in reversed(prepared_now):
+                steps.append(("rollback", done))
+            break
+        steps.append(("prepare", part))
+        prepared_now.append(part)
+    else:
+        steps += [("commit", part) for part in range(1, parts + 1)]
+    present, committing = set(), False
+    for action, part in steps[:crash_after]:
+        if action == "prepare":
+            present.add(part)
+        else:
+            present.discard(part)
+            committing = committing or action == "commit"
+    return present, committing, all(action != "rollback" for action, _ in steps)
+
+
+@pytest.mark.django_db(transaction=False, databases=[])
+@pytest.mark.parametrize("parts", [2, 3, 4])
+def test_recovery_rule_finishes_every_interrupted_operation_consistently(parts):
+    """Whatever step a process dies after, ``decide()`` completes it one way for all parts."""
+    for prepare_fails_at in (None, *range(1, parts + 1)):
+        for crash_after in range(0, 3 * parts):
+            present, committing, could_commit = _simulate(parts, crash_after, prepare_fails_at)
+            if not present:
+                continue
+            action = deletion_2pc.decide(present, parts)
+            if committing:
+                assert action == "commit"
+            elif present != set(range(1, parts + 1)) or not could_commit:
+                assert action == "rollback", (parts, prepare_fails_at, crash_after, present)
