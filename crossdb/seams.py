@@ -13,16 +13,22 @@ loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
   ``Query.resolve_expression``, ``Join.as_sql``, ``sql.compiler.select_related_descend``,
   ``QuerySet.select_related`` and ``iterator``, and registers the ``crossdb_ids`` lookup
   (``crossdb.query``; pinned by ``tests/test_query_seam.py``).
+- ``serializers``: wraps ``django.core.serializers.base.deserialize_fk_value`` and
+  ``xml_serializer.Deserializer._handle_fk_field_node`` so natural foreign keys of crossdb
+  fields are looked up on the target's alias (``crossdb.serializers``; pinned by
+  ``tests/test_fixtures.py``).
 """
 
 from __future__ import annotations
 
 from crossdb import deletion, query, routing
+from crossdb import serializers as crossdb_serializers
 
 SEAMS = {
     "routing": (routing.install, routing.installed),
     "query": (query.install, query.installed),
     "deletion": (deletion.install, deletion.installed),
+    "serializers": (crossdb_serializers.install, crossdb_serializers.installed),
 }
 
 

@@ -1,0 +1,70 @@
+"""Fixtures: natural foreign keys of crossdb fields resolved on the target's alias.
+
+``loaddata --database blog_db`` deserializes a post's ``"author": ["ann"]`` by
+asking ``User.objects.db_manager("blog_db").get_by_natural_key("ann")``:
+Django looks the target up on the fixture's alias, which for a crossdb field
+is the wrong database (an error, or a stale copy's id, silently).  The
+``serializers`` seam (``crossdb.seams``) makes both of Django's code paths ask
+the alias the routers choose for the target model instead:
+
+- ``django.core.serializers.base.deserialize_fk_value`` (JSON, YAML, Python,
+  and deferred forward references of every format);
+- ``django.core.serializers.xml_serializer.Deserializer._handle_fk_field_node``
+  (XML).
+
+Dumping needs nothing: ``--natural-foreign`` reads ``post.author`` through the
+descriptor, which already reads the target's alias.
+"""
+
+from __future__ import annotations
+
+from django.core.serializers import base, xml_serializer
+
+from crossdb import routing
+from crossdb.fields import is_crossdb_field
+
+
+def target_alias(field) -> str:
+    """Return the alias natural keys of ``field``'s target are looked up on."""
+    return routing.db_for_read(field.remote_field.model)
+
+
+def _crossdb_deserialize_fk_value(original):
+    def deserialize_fk_value(field, field_value, using, handle_forward_references):
+        if is_crossdb_field(field):
+            using = target_alias(field)
+        return original(field, field_value, using, handle_forward_references)
+
+    deserialize_fk_value.crossdb_original = original
+    return deserialize_fk_value
+
+
+def _crossdb_handle_fk_field_node(original):
+    def _handle_fk_field_node(self, node, field):
+        if not is_crossdb_field(field):
+            return original(self, node, field)
+        # self.db is read there only to look the natural key up.
+        fixture_alias, self.db = self.db, target_alias(field)
+        try:
+            return original(self, node, field)
+        finally:
+            self.db = fixture_alias
+
+    _handle_fk_field_node.crossdb_original = original
+    return _handle_fk_field_node
+
+
+def install() -> None:
+    """Install the natural-key seam on Django's deserializers (idempotent)."""
+    if not hasattr(base.deserialize_fk_value, "crossdb_original"):
+        base.deserialize_fk_value = _crossdb_deserialize_fk_value(base.deserialize_fk_value)
+    handler = xml_serializer.Deserializer._handle_fk_field_node
+    if not hasattr(handler, "crossdb_original"):
+        xml_serializer.Deserializer._handle_fk_field_node = _crossdb_handle_fk_field_node(handler)
+
+
+def installed() -> bool:
+    """Return True when ``install()`` has wrapped both deserializer paths."""
+    return hasattr(base.deserialize_fk_value, "crossdb_original") and hasattr(
+        xml_serializer.Deserializer._handle_fk_field_node, "crossdb_original"
+    )
