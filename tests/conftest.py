@@ -56,3 +56,33 @@ def any_router(request):
     """Run a test under each router chain: crossdb's and two hand-written kinds."""
     with override_settings(DATABASE_ROUTERS=ROUTER_CHAINS[request.param]):
         yield request.param
+
+
+def _writes_stale_copies(violation):
+    """Return True for SQL that fills the stale copies on purpose.
+
+    Rows are put into them by INSERTs and by ``stale_users()``'s writer; any
+    other statement naming them (above all a read) is the bug the JOIN
+    detector is here to catch.
+    """
+    import sys
+
+    stale = {model._meta.db_table for model in STALE_TABLES.get(violation.alias, ())}
+    if violation.sql.lstrip().upper().startswith("INSERT") and set(violation.tables) <= stale:
+        return True
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_filename == __file__ and frame.f_code.co_name == "write":
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _crossdb_join_detector():
+    """Run every test with crossdb's JOIN detector: no SQL names another alias's table."""
+    from crossdb.testing import detect_cross_database_tables
+
+    with detect_cross_database_tables(allow=_writes_stale_copies) as detector:
+        yield detector
+    detector.assert_clean()
