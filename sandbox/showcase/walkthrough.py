@@ -1,8 +1,8 @@
 """The demo's walk-through: run what the README promises, show which alias answered.
 
-Each step runs one operation inside ``crossdb.testing.capture_queries()``,
-prints the result and the SQL each alias received, then checks the result
-against the same answer computed one database at a time.  A step whose
+Each step runs one operation inside ``crossdb.testing.capture_queries()`` and
+its JOIN detector, prints the result and the SQL each alias received, then
+checks the result against the same answer computed one database at a time.  A step whose
 feature is missing or wrong says so; nothing is printed that did not happen.
 """
 
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from io import StringIO
 
 from blog.models import Comment, Post
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command, get_commands
 from django.db import connections, router
@@ -23,7 +22,7 @@ from django.db.models import Max, ProtectedError
 from shop.models import Order
 
 from crossdb.lookups import ids_in
-from crossdb.testing import capture_queries
+from crossdb.testing import capture_queries, detect_cross_database_tables
 from showcase.factories import CommentFactory, PostFactory, UserFactory
 
 User = get_user_model()
@@ -44,24 +43,16 @@ class Outcome:
             self.problems.append(problem)
 
 
-def _table_homes() -> dict[str, str]:
-    """Return ``{table: alias that holds it}`` for every installed model."""
-    return {
-        model._meta.db_table: router.db_for_read(model)
-        for model in apps.get_models(include_auto_created=True)
-    }
-
-
-def misplaced_tables(queries) -> list[str]:
-    """Return "alias: table" for each table named in SQL sent to another alias."""
-    homes = _table_homes()
-    found = []
-    for alias in queries.aliases:
-        for sql in queries.sql(alias):
-            for table, home in homes.items():
-                if home != alias and re.search(rf'[`"]{re.escape(table)}[`"]', sql):
-                    found.append(f"{alias} was sent SQL naming {table} (which lives in {home})")
-    return sorted(set(found))
+def misplaced(queries) -> list[str]:
+    """Describe each statement the JOIN detector saw sent to the wrong database."""
+    return [
+        f"{violation.alias} was sent SQL naming "
+        + ", ".join(
+            f"{table} (which lives in {', '.join(sorted(homes))})"
+            for table, homes in sorted(violation.tables.items())
+        )
+        for violation in queries.detector.violations
+    ]
 
 
 def _short(sql: str) -> str:
@@ -123,7 +114,7 @@ class Walkthrough:
             self.write(f"   {line}")
         for queries in outcome.queries:
             self.show_queries(queries)
-            outcome.problems.extend(misplaced_tables(queries))
+            outcome.problems.extend(misplaced(queries))
         if outcome.problems:
             self.failed.append(title)
             for problem in outcome.problems:
@@ -151,9 +142,12 @@ def captured(outcome: Outcome, label: str = "", brief: bool = False):
     queries = capture_queries()
     # brief: show how many queries each alias answered, not their SQL.
     queries.label, queries.brief = label, brief
+    # crossdb's JOIN detector notes every statement naming a table of another
+    # database: the step then fails whatever answer came back.
+    queries.detector = detect_cross_database_tables(raise_errors=False)
     outcome.queries.append(queries)
     failure = None
-    with queries:
+    with queries, queries.detector:
         try:
             yield queries
         except Exception as exc:
