@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import OuterRef, ResolvedOuterRef
 from django.db.models.fields.reverse_related import ForeignObjectRel
@@ -190,7 +190,17 @@ def _far_leaf(crossing: Crossing, value):
         first = rest.split(LOOKUP_SEP, 1)[0] if rest else ""
         if not rest or _field_of(crossing.field.related_model._meta, first) is None:
             rest = LOOKUP_SEP.join(part for part in ("pk", rest) if part)
+            value = _pk_of(value)
     return (rest, value)
+
+
+def _pk_of(value):
+    """Return ``value`` with model instances (alone or in a list) replaced by their pk."""
+    if isinstance(value, Model):
+        return value.pk
+    if isinstance(value, list | tuple | set | frozenset):
+        return [item.pk if isinstance(item, Model) else item for item in value]
+    return value
 
 
 def _far_tree(node, crossing_of):
@@ -256,8 +266,11 @@ def _queryset_value(model, lookup: str, value):
     outer_alias = routing.db_for_read(model)
     if value.db == outer_alias and not is_crossdb_field(field):
         return None
-    if value.query.values_select or value._fields:
-        inner = value
+    selected = value._fields or value.query.values_select
+    if selected:
+        if len(selected) != 1:
+            return None  # Django reports it
+        inner = value.values_list(selected[0], flat=True)
     else:
         key = field.target_field.attname if field.is_relation else value.model._meta.pk.attname
         inner = value.values_list(key, flat=True)
