@@ -1,6 +1,10 @@
 """System checks: ``crossdb.E###`` / ``crossdb.W###`` (``crossdb.checks``)."""
 
+import os
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -19,6 +23,7 @@ from tests.blog.models import Post
 from tests.settings import ROUTER_CHAINS
 
 APPLABEL = ["crossdb.routers.AppLabelRouter"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def crossdb_messages(messages):
@@ -47,6 +52,22 @@ def test_the_test_project_passes_manage_py_check_under_every_router_chain(chain)
         ]
         assert ("crossdb.W002", "tooling.Ticket.owner") in expected
     assert sorted(found) == sorted(expected)
+
+
+def test_the_sandbox_passes_manage_py_check(tmp_path):
+    env = {**os.environ, "SANDBOX_VAR": str(tmp_path)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    for name in ("DATABASE_URL", "DATABASE_URL_BLOG", "DATABASE_URL_SHOP"):
+        env.pop(name, None)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "sandbox" / "manage.py"), "check", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
 
 
 def test_checks_are_registered_with_django():
