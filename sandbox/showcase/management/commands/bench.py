@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from showcase import bench
+from showcase.seed import migrate
 
 
 class Command(BaseCommand):
@@ -39,6 +40,7 @@ class Command(BaseCommand):
         settings.DEBUG = False
         self.stdout.write(f"machine: {bench.machine()}")
         clock_name, clock = bench.pick_clock(options["clock"])
+        self.stdout.write(f"migrated every database with {migrate(self.stdout)}")
         bench.wipe()
         try:
             self.stdout.write(f"populating: {options['users']} users, {options['posts']} posts")
