@@ -6,7 +6,7 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
 
 - ``Query.add_q`` and ``Q.resolve_expression``: conditions crossing a crossdb
   field are rewritten before Django builds SQL (``crossdb.query_lookups``);
-- ``QuerySet.select_related`` / ``iterator``: crossdb relations are prefetched
+- ``QuerySet.select_related``: crossdb relations are read on their own alias
   (``crossdb.query_select``);
 - ``Query.names_to_path``, ``Query.resolve_expression``, ``Join.as_sql`` and
   the compiler's ``select_related_descend``: everything else that would reach
@@ -54,7 +54,6 @@ _PATCHES = (
     (Join, "as_sql", query_guard.checked_join),
     (compiler, "select_related_descend", query_guard.checked_select_related_descend),
     (QuerySet, "select_related", query_select.select_related),
-    (QuerySet, "iterator", query_select.iterator),
 )
 
 

@@ -1,31 +1,37 @@
-"""``select_related()`` across a crossdb relation, carried out as a prefetch.
+"""``select_related()`` across a crossdb relation: the related rows read on their own alias.
 
 ``Post.objects.select_related("author")`` would JOIN ``auth_user`` inside
 blog_db.  ``QuerySet.select_related`` is wrapped so that each requested path is
 split at its first crossdb field: the part before it stays a JOIN
-(``select_related("post")``), the crossdb field becomes a prefetch on its own
-alias, and what follows it becomes ``select_related()`` of the prefetch's
-queryset (itself split again if it crosses once more).  So
+(``select_related("post")``), and the rows fetched are completed by
+``CrossDatabaseSelectIterable``: for each batch of rows it reads every
+crossing's related rows with one query per target model and alias (authors
+and editors together), by one id-set parameter, and fills the same caches
+``select_related`` fills.  What follows the crossdb field becomes
+``select_related()`` of that query, split again if it crosses once more, so
 ``Comment.objects.select_related("post__author__shop_profile")`` is one query
 on each of blog_db, default and shop_db.
 
 ``select_related()`` without arguments (the admin changelist's) follows every
-non-null ForeignKey; crossdb's compiler check keeps it from JOINing across,
-and the non-null crossdb keys it would have followed are prefetched.
+non-null ForeignKey: crossdb's compiler check keeps it from JOINing across,
+and the non-null crossdb keys it would have followed are read the same way.
 """
 
 from __future__ import annotations
 
+from itertools import islice
+
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Prefetch
 from django.db.models.constants import LOOKUP_SEP
+from django.db.models.fields.reverse_related import ForeignObjectRel
+from django.db.models.query import ModelIterable
 
+from crossdb import routing
 from crossdb.fields import is_crossdb_field
+from crossdb.lookups import ids_in
 
-# Django's own limit for select_related() without arguments.
+# Django's own depth limit for select_related() without arguments.
 MAX_DEPTH = 5
-# QuerySet.iterator()'s default chunk size, used when only crossdb's prefetches ask for one.
-CHUNK_SIZE = 2000
 
 
 def split_paths(model, paths):
@@ -72,35 +78,109 @@ def default_crossings(model, prefix=(), depth=0):
     return found
 
 
-def _lookup(model, lookup, beyond):
-    if not beyond:
-        return lookup
-    field = model._meta.get_field(lookup.split(LOOKUP_SEP)[0])
-    for name in lookup.split(LOOKUP_SEP)[1:]:
-        field = field.related_model._meta.get_field(name)
-    far = field.related_model
-    return Prefetch(lookup, queryset=far._base_manager.select_related(*beyond))
+def _resolve(model, lookup):
+    """Return ``(prefix names, crossdb field or rel)`` of a crossing lookup."""
+    *prefix, name = lookup.split(LOOKUP_SEP)
+    opts = model._meta
+    for step in prefix:
+        opts = opts.get_field(step).related_model._meta
+    return prefix, opts.get_field(name)
+
+
+def _holders(objs, prefix):
+    """Return the objects ``prefix`` leads to from ``objs`` (already joined)."""
+    for name in prefix:
+        objs = [getattr(obj, name) for obj in objs]
+        objs = [obj for obj in objs if obj is not None]
+    return objs
+
+
+def _ends(field):
+    """Return ``(far model, far key attname, local key attname, rel)`` of a crossing."""
+    if isinstance(field, ForeignObjectRel):
+        return field.related_model, field.field.attname, field.field.target_field.attname
+    return field.related_model, field.target_field.attname, field.attname
+
+
+def load_related(objs, model, crossings) -> None:
+    """Fill, on ``objs``, the caches of every crossing: one query per far model and alias."""
+    groups = {}
+    for lookup, beyond in crossings.items():
+        prefix, field = _resolve(model, lookup)
+        holders = _holders(objs, prefix)
+        if not holders:
+            continue
+        far_model, far_key, local_key = _ends(field)
+        alias = routing.db_for_read(far_model, instance=holders[0])
+        group = groups.setdefault((far_model, far_key, alias), {"beyond": [], "wanted": []})
+        group["beyond"].extend(path for path in beyond if path not in group["beyond"])
+        group["wanted"].append((field, holders, local_key))
+    for (far_model, far_key, alias), group in groups.items():
+        keys = {
+            getattr(holder, local_key)
+            for _field, holders, local_key in group["wanted"]
+            for holder in holders
+        }
+        keys.discard(None)
+        found = {}
+        if keys:
+            queryset = far_model._base_manager.db_manager(alias).filter(ids_in(far_key, keys))
+            if group["beyond"]:
+                queryset = queryset.select_related(*group["beyond"])
+            found = {getattr(row, far_key): row for row in queryset.order_by()}
+        for field, holders, local_key in group["wanted"]:
+            for holder in holders:
+                _attach(field, holder, found.get(getattr(holder, local_key)), local_key)
+
+
+def _attach(field, holder, related, local_key) -> None:
+    if isinstance(field, ForeignObjectRel):
+        # user.shop_profile: None caches "no profile", as select_related does.
+        field.set_cached_value(holder, related)
+        if related is not None:
+            field.field.set_cached_value(related, holder)
+        return
+    if related is None and getattr(holder, local_key) is not None:
+        # A key with no row on the far side: left unloaded, so that reading it
+        # raises the descriptor's error naming the alias.
+        return
+    field.set_cached_value(holder, related)
+    if related is not None and not field.remote_field.multiple:
+        field.remote_field.set_cached_value(related, holder)
+
+
+class CrossDatabaseSelectIterable(ModelIterable):
+    """Model instances whose crossdb relations named in select_related() are loaded."""
+
+    def __iter__(self):
+        crossings = getattr(self.queryset.query, "crossdb_select_related", None)
+        rows = super().__iter__()
+        if not crossings:
+            yield from rows
+            return
+        model = self.queryset.model
+        # iterator(): a batch per chunk, so memory stays bounded; otherwise all.
+        size = self.chunk_size if self.chunked_fetch else None
+        while batch := list(islice(rows, size)):
+            load_related(batch, model, crossings)
+            yield from batch
+            if size is None:
+                return
 
 
 def _apply(queryset, crossings):
-    """Record ``crossings`` on ``queryset`` and make them its prefetches."""
+    """Record ``crossings`` on ``queryset`` (merged with earlier calls)."""
     query = queryset.query
-    previous = getattr(query, "crossdb_select_related", {})
-    merged = {lookup: list(beyond) for lookup, beyond in previous.items()}
+    merged = {
+        lookup: list(beyond)
+        for lookup, beyond in getattr(query, "crossdb_select_related", {}).items()
+    }
     for lookup, beyond in crossings.items():
-        merged.setdefault(lookup, [])
-        merged[lookup].extend(path for path in beyond if path not in merged[lookup])
-    ours = getattr(query, "crossdb_prefetches", ())
-    theirs = [item for item in queryset._prefetch_related_lookups if item not in ours]
-    seen = {getattr(item, "prefetch_to", item) for item in theirs}
-    added = tuple(
-        _lookup(queryset.model, lookup, beyond)
-        for lookup, beyond in merged.items()
-        if lookup not in seen
-    )
-    queryset._prefetch_related_lookups = (*theirs, *added)
+        known = merged.setdefault(lookup, [])
+        known.extend(path for path in beyond if path not in known)
     query.crossdb_select_related = merged
-    query.crossdb_prefetches = added
+    if queryset._iterable_class is ModelIterable:
+        queryset._iterable_class = CrossDatabaseSelectIterable
     return queryset
 
 
@@ -108,12 +188,9 @@ def select_related(original):
     def select_related(self, *fields):
         if fields == (None,):
             clone = original(self, None)
-            ours = getattr(clone.query, "crossdb_prefetches", ())
-            clone._prefetch_related_lookups = tuple(
-                item for item in clone._prefetch_related_lookups if item not in ours
-            )
             clone.query.crossdb_select_related = {}
-            clone.query.crossdb_prefetches = ()
+            if clone._iterable_class is CrossDatabaseSelectIterable:
+                clone._iterable_class = ModelIterable
             return clone
         if not fields:
             clone = original(self)
@@ -129,19 +206,3 @@ def select_related(original):
 
     select_related.crossdb_original = original
     return select_related
-
-
-def iterator(original):
-    def iterator(self, chunk_size=None):
-        ours = getattr(self.query, "crossdb_prefetches", ())
-        if (
-            chunk_size is None
-            and self._prefetch_related_lookups
-            and all(item in ours for item in self._prefetch_related_lookups)
-        ):
-            # select_related() needs no chunk_size; its emulation must not either.
-            chunk_size = CHUNK_SIZE
-        return original(self, chunk_size)
-
-    iterator.crossdb_original = original
-    return iterator
