@@ -273,10 +273,12 @@ def _server_version(alias: str) -> str:
     connection.ensure_connection()
     if connection.vendor == "sqlite":
         return sqlite3.sqlite_version
-    version = getattr(connection, "pg_version", None) or getattr(connection, "mysql_version", None)
-    if isinstance(version, tuple):
-        return ".".join(map(str, version))
-    return str(version or "")
+    if connection.vendor == "postgresql":
+        # 150020 -> 15.20
+        return f"{connection.pg_version // 10000}.{connection.pg_version % 10000}"
+    if connection.vendor == "mysql":
+        return ".".join(map(str, connection.mysql_version))
+    return ""
 
 
 def table(ops: list[Operation]) -> list[str]:
