@@ -6,6 +6,7 @@ leave references to deleted rows (which ``crossdb.audit`` reports), never a
 dependent deleted while the row it pointed at stayed.
 """
 
+import contextlib
 from contextlib import contextmanager
 
 import pytest
@@ -16,6 +17,7 @@ from django.db.models import signals
 from django.db.models.deletion import Collector
 
 from crossdb import audit, deletion, deletion_2pc
+from crossdb.testing import capture_queries
 from tests.ondelete.worlds import CROSS, build, home_alias, snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -160,33 +162,77 @@ def test_failed_later_commit_only_leaves_dangling_references(alias):
     assert found["ondelete.Note.user"] == 1
 
 
-def test_two_phase_commit_opt_in(settings):
-    """All PostgreSQL: prepared on every alias, then committed; else ordered commits."""
+def _two_phase_path(settings):
+    """Opt in; return "2pc" when the delete will use it, else what it does instead."""
     settings.CROSSDB_DELETE_TWO_PHASE_COMMIT = True
-    users = build(CROSS)
-    before = snapshot(CROSS)
     order = ["default", "blog_db", "shop_db"]
-    if not all(connections[alias].vendor == "postgresql" for alias in order):
-        assert not deletion_2pc.applies(order)
-        users["ann"].delete()
-        assert not User.objects.filter(username="ann").exists()
-        assert list(CROSS.Post.objects.values_list("title", flat=True)) == ["b1"]
-        return
-    assert deletion_2pc.applies(order)
-    allowed = []
+    if not deletion_2pc.applies(order):
+        assert any(connections[alias].vendor != "postgresql" for alias in order)
+        return "ordered commits"
     for alias in order:
         with connections[alias].cursor() as cursor:
             cursor.execute("SHOW max_prepared_transactions")
-            allowed.append(int(cursor.fetchone()[0]) > 0)
-    if all(allowed):
-        users["ann"].delete()
-        assert snapshot(CROSS) != before
-        assert deletion_2pc.prepared() == {}
-    else:
-        # The server refuses prepared transactions: refused before any write.
+            if int(cursor.fetchone()[0]) < 1:
+                return "refused"
+    return "2pc"
+
+
+def test_two_phase_commit_opt_in(settings):
+    """All PostgreSQL: prepared on every alias, then committed; else ordered commits.
+
+    A server with max_prepared_transactions = 0 (PostgreSQL's default) makes
+    the opted-in delete fail before any write, naming the setting.
+    """
+    users = build(CROSS)
+    before = snapshot(CROSS)
+    path = _two_phase_path(settings)
+    if path == "refused":
         with pytest.raises(ImproperlyConfigured, match="max_prepared_transactions"):
             users["ann"].delete()
         assert snapshot(CROSS) == before
+        return
+    with capture_queries() as queries:
+        users["ann"].delete()
+    assert not User.objects.filter(username="ann").exists()
+    assert list(CROSS.Post.objects.values_list("title", flat=True)) == ["b1"]
+    assert not CROSS.Note.objects.filter(label="note ann").exists()
+    statements = [sql.split("'")[0] for alias in connections for sql in queries.sql(alias)]
+    if path == "2pc":
+        assert statements.count("PREPARE TRANSACTION ") == 3
+        assert statements.count("COMMIT PREPARED ") == 3
+        assert deletion_2pc.prepared() == {}
+    else:
+        assert "PREPARE TRANSACTION " not in statements
+
+
+@pytest.mark.parametrize("failing", ["PREPARE TRANSACTION", "COMMIT PREPARED"])
+def test_two_phase_commit_faults(settings, failing):
+    """A failed prepare rolls every alias back; a failed commit is finished by recover()."""
+    users = build(CROSS)
+    before = snapshot(CROSS)
+    if _two_phase_path(settings) != "2pc":
+        # Without two-phase commit no such statement is ever sent.
+        with failing_statement("shop_db", failing, OperationalError("injected")):
+            with contextlib.suppress(ImproperlyConfigured):
+                users["ann"].delete()
+        return
+    with failing_statement("shop_db", failing, OperationalError("injected")):
+        if failing == "PREPARE TRANSACTION":
+            with pytest.raises(OperationalError):
+                users["ann"].delete()
+        else:
+            with pytest.raises(deletion_2pc.TwoPhaseCommitError) as error:
+                users["ann"].delete()
+    if failing == "PREPARE TRANSACTION":
+        assert snapshot(CROSS) == before
+        assert deletion_2pc.prepared() == {}
+        return
+    assert [alias for alias, _gid in error.value.pending] == ["shop_db"]
+    assert list(deletion_2pc.prepared().values()) == ["shop_db"]
+    assert CROSS.Note.objects.filter(label="note ann").exists()  # not committed yet
+    assert list(deletion_2pc.recover().values()) == ["commit"]
+    assert not CROSS.Note.objects.filter(label="note ann").exists()
+    assert deletion_2pc.prepared() == {}
 
 
 def _simulate(parts, crash_after, prepare_fails_at=None):
