@@ -11,7 +11,8 @@ loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
   ``delete`` with crossdb's (``crossdb.deletion``; pinned by ``tests/test_deletion_seam.py``).
 - ``query``: wraps ``Query.add_q``, ``Q.resolve_expression``, ``Query.names_to_path``,
   ``Query.resolve_expression``, ``Join.as_sql``, ``sql.compiler.select_related_descend``,
-  and ``QuerySet.select_related``, and registers the ``crossdb_ids`` lookup
+  ``QuerySet.select_related``, ``_values``, ``values``, ``values_list``,
+  ``Query.add_distinct_fields`` and ``set_group_by``, and registers the ``crossdb_ids`` lookup
   (``crossdb.query``; pinned by ``tests/test_query_seam.py``).
 - ``serializers``: wraps ``django.core.serializers.base.deserialize_fk_value`` and
   ``xml_serializer.Deserializer._handle_fk_field_node`` so natural foreign keys of crossdb

@@ -1,0 +1,208 @@
+"""``values()`` / ``values_list()`` naming fields across a single-valued crossdb relation.
+
+``Post.objects.values("title", "author__username")`` would JOIN ``auth_user``
+inside blog_db.  Such a field is replaced, in the query sent to blog_db, by
+the local key (``author``); the rows come back in batches, and each batch's
+keys are read on the far alias in one query per relation
+(``User.objects.filter(id__in=keys).values_list("id", "username")``), like a
+LEFT JOIN: a NULL or dangling key gives ``None``.
+
+Only what stays bounded by the rows themselves is answered this way.  A
+multi-valued relation (one row per related row), ``distinct()`` and grouping
+(``annotate()`` with an aggregate) over such fields would be decided on the
+local key rather than on the far values, so they raise
+``CrossDatabaseQueryError``.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+
+from django.db.models.constants import LOOKUP_SEP
+from django.db.models.query import (
+    BaseIterable,
+    FlatValuesListIterable,
+    NamedValuesListIterable,
+    ValuesIterable,
+    ValuesListIterable,
+)
+from django.db.models.utils import create_namedtuple_class
+
+from crossdb import routing
+from crossdb.exceptions import CrossDatabaseQueryError
+from crossdb.lookups import ids_in
+from crossdb.query_lookups import find_crossing
+
+_SHAPES = {
+    ValuesIterable: "dict",
+    ValuesListIterable: "tuple",
+    FlatValuesListIterable: "flat",
+    NamedValuesListIterable: "named",
+}
+
+
+def _error(model, field, why):
+    return CrossDatabaseQueryError(
+        f"{model._meta.label}: values({field!r}) reads a column of another database, "
+        f"{why}. Read the related rows with their own query (prefetch_related(), or a "
+        "queryset of the related model) and combine the results in Python."
+    )
+
+
+def plan(model, fields):
+    """Return ``(fields for the local query, {field: (local key, crossing)})``."""
+    local, crossing_of = [], {}
+    for name in fields:
+        crossing = find_crossing(model, name) if isinstance(name, str) else None
+        if crossing is None:
+            local.append(name)
+            continue
+        if crossing.multi_valued:
+            raise _error(model, name, "through a multi-valued relation (a row per related row)")
+        field = crossing.field
+        # What follows the crossing is the far values_list()'s to check.
+        key_name = field.field.target_field.name if crossing.reverse else field.name
+        key = LOOKUP_SEP.join([*crossing.prefix, key_name])
+        crossing_of[name] = (key, crossing)
+        if key not in local:
+            local.append(key)
+    return local, crossing_of
+
+
+def refuse_if_combined(query):
+    """Raise if ``query`` groups or de-duplicates rows whose values come from another database."""
+    values = getattr(query, "crossdb_values", None)
+    if not values:
+        return
+    name = next(iter(values))
+    if query.distinct:
+        raise _error(query.model, name, "and distinct() would compare the local keys instead")
+    if query.group_by is not None:
+        raise _error(query.model, name, "and annotate() would group by the local keys instead")
+
+
+def _far_end(crossing):
+    """Return ``(far model, far key attname)`` of a crossing."""
+    field = crossing.field
+    if crossing.reverse:
+        return field.related_model, field.field.attname
+    return field.related_model, field.target_field.attname
+
+
+def _far_values(far_model, far_key, keys, rests):
+    """Return ``{key: {rest: value}}`` read on the far model's alias."""
+    rows = (
+        far_model._base_manager.db_manager(routing.db_for_read(far_model))
+        .filter(ids_in(far_key, keys))
+        .order_by()
+        .values_list(far_key, *rests)
+    )
+    return {row[0]: dict(zip(rests, row[1:], strict=True)) for row in rows}
+
+
+class CrossDatabaseValuesIterable(BaseIterable):
+    """The rows of values()/values_list() with the far columns filled in."""
+
+    shape = "dict"
+
+    def __iter__(self):
+        queryset = self.queryset
+        query = queryset.query
+        refuse_if_combined(query)
+        fields, crossing_of = query.crossdb_output, query.crossdb_values
+        local = ValuesIterable(queryset, self.chunked_fetch, self.chunk_size)
+        rows = iter(local)
+        size = self.chunk_size if self.chunked_fetch else None
+        if self.shape == "named":
+            tuple_class = create_namedtuple_class(*fields)
+        while batch := list(islice(rows, size)):
+            filled = self._fill(batch, crossing_of)
+            for row in batch:
+                values = [
+                    filled[name].get(row[crossing_of[name][0]])
+                    if name in crossing_of
+                    else row[name]
+                    for name in fields
+                ]
+                if self.shape == "dict":
+                    yield dict(zip(fields, values, strict=True))
+                elif self.shape == "flat":
+                    yield values[0]
+                elif self.shape == "named":
+                    yield tuple.__new__(tuple_class, values)
+                else:
+                    yield tuple(values)
+            if size is None:
+                return
+
+    def _fill(self, batch, crossing_of):
+        """Return ``{field: {key: value}}``, one query per far model (authors with editors)."""
+        groups = {}
+        for name, (key, crossing) in crossing_of.items():
+            groups.setdefault(_far_end(crossing), []).append((name, key, crossing.rest or "pk"))
+        filled = {}
+        for (far_model, far_key), wanted in groups.items():
+            keys = {row[key] for row in batch for _name, key, _rest in wanted} - {None}
+            rests = list(dict.fromkeys(rest for _name, _key, rest in wanted))
+            found = _far_values(far_model, far_key, keys, rests) if keys else {}
+            for name, _key, rest in wanted:
+                filled[name] = {k: values[rest] for k, values in found.items()}
+        return filled
+
+
+def _iterable_for(shape):
+    return type(
+        f"CrossDatabaseValues{shape.title()}Iterable",
+        (CrossDatabaseValuesIterable,),
+        {"shape": shape},
+    )
+
+
+_ITERABLES = {shape: _iterable_for(shape) for shape in _SHAPES.values()}
+
+
+def values_seam(original):
+    """Wrap ``QuerySet._values``: put local keys in place of fields across."""
+
+    def _values(self, *fields, **expressions):
+        local, crossing_of = plan(self.model, fields)
+        if not crossing_of:
+            clone = original(self, *fields, **expressions)
+            clone.query.crossdb_values = None
+            return clone
+        clone = original(self, *local, **expressions)
+        # What the rows hold: values_list("author__username") used as a filter
+        # value is read again by these names.
+        clone._fields = tuple(fields)
+        clone.query.crossdb_values = crossing_of
+        clone.query.crossdb_output = tuple(fields)
+        refuse_if_combined(clone.query)
+        return clone
+
+    _values.crossdb_original = original
+    return _values
+
+
+def shape_seam(original):
+    """Wrap ``QuerySet.values`` / ``values_list``: fill far columns when there are some."""
+
+    def shaped(self, *args, **kwargs):
+        clone = original(self, *args, **kwargs)
+        if getattr(clone.query, "crossdb_values", None):
+            clone._iterable_class = _ITERABLES[_SHAPES.get(clone._iterable_class, "dict")]
+        return clone
+
+    shaped.crossdb_original = original
+    return shaped
+
+
+def combine_seam(original):
+    """Wrap a Query method that groups or de-duplicates: refuse it over far columns."""
+
+    def combined(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        refuse_if_combined(self)
+        return result
+
+    combined.crossdb_original = original
+    return combined

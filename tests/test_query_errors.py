@@ -1,0 +1,66 @@
+"""What cannot be answered across databases raises a clear NotSupportedError."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import NotSupportedError
+from django.db.models import Count, Exists, F, Max, OuterRef, Subquery
+
+from crossdb import CrossDatabaseQueryError
+from tests.blog.models import Comment, Post
+from tests.query_helpers import build_world
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+CASES = {
+    "order_by": lambda: Post.objects.order_by("author__username"),
+    "order_by_reverse": lambda: User.objects.order_by("-blog_posts__score"),
+    "annotate_count": lambda: User.objects.annotate(n=Count("blog_posts")),
+    "annotate_f": lambda: Post.objects.annotate(name=F("author__username")),
+    "filter_f": lambda: Comment.objects.filter(text=F("post__author__username")),
+    "aggregate": lambda: Post.objects.aggregate(Max("author__last_login")),
+    "update_f": lambda: Post.objects.update(title=F("author__username")),
+    "exists": lambda: Post.objects.filter(
+        Exists(User.objects.filter(pk=OuterRef("author_id"), is_staff=True))
+    ),
+    "subquery": lambda: Post.objects.annotate(
+        name=Subquery(User.objects.filter(pk=OuterRef("author_id")).values("username")[:1])
+    ),
+    "subquery_in": lambda: User.objects.filter(pk__in=Subquery(Post.objects.values("author_id"))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_raises_naming_the_model_the_path_and_the_alternative(name, stale_users):
+    build_world()
+    stale_users()
+    with pytest.raises(CrossDatabaseQueryError) as error:
+        result = CASES[name]()
+        if hasattr(result, "query"):
+            list(result)
+    message = str(error.value)
+    assert isinstance(error.value, NotSupportedError)
+    assert any(label in message for label in ("blog.Post", "auth.User", "blog.Comment"))
+    assert "database" in message
+    assert any(hint in message for hint in ("prefetch_related", "lookup", "evaluate"))
+
+
+def test_the_message_names_the_path():
+    with pytest.raises(CrossDatabaseQueryError, match=r"'author__username'.*blog\.Post\.author"):
+        Post.objects.order_by("author__username")
+
+
+def test_ordering_and_annotating_on_the_local_key_stay_allowed():
+    build_world()
+    assert Post.objects.order_by("author", "-id").first().title == "beta"
+    assert Post.objects.order_by("author__id").first().author.username == "ann"
+    counts = Post.objects.values("author").annotate(n=Count("id")).order_by("author")
+    assert [row["n"] for row in counts] == [2, 2, 2]
+    assert Post.objects.aggregate(n=Count("author", distinct=True)) == {"n": 3}
+
+
+def test_same_database_subqueries_stay_allowed():
+    build_world()
+    titles = Post.objects.filter(title__startswith="alpha")
+    assert Comment.objects.filter(post__in=titles).count() == 3
+    latest = Post.objects.filter(pk=OuterRef("post_id")).values("title")[:1]
+    assert Comment.objects.annotate(title=Subquery(latest)).first().title == "alpha"
