@@ -24,7 +24,8 @@ def test_post_changelist_shows_authors_from_default(admin_page, sandbox):
     row = _row(admin_page, "Two databases, by cyd")
     assert row.count() == 1
     assert row.locator("td.field-author").inner_text() == "cyd"
-    assert "15 posts" in admin_page.locator("#changelist-form .paginator").inner_text()
+    ((posts,),) = sandbox.query("blog", "SELECT COUNT(*) FROM blog_post")
+    assert f"{posts} posts" in admin_page.locator("#changelist-form .paginator").inner_text()
 
 
 def test_post_change_form_shows_its_author(admin_page, sandbox):
