@@ -64,9 +64,10 @@ BENCH_ARGS ?=
 bench: $(STAMP)
 	$(SANDBOX) bench $(BENCH_ARGS)
 
-# The documentation; any warning fails the build.
+# The documentation; any warning fails the build (-E: every page re-read, so
+# warnings of unchanged pages are not hidden by the saved environment).
 docs: $(STAMP)
-	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
 
 # The sandbox admin driven in headless Chromium (Debian's chromium package).
 e2e: $(STAMP)
