@@ -1,0 +1,50 @@
+"""The sandbox's commands from a fresh directory: demo (twice) and a tiny bench."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.e2e.conftest import MANAGE
+
+
+def _manage(var, *args, timeout=600):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DATABASE_URL")}
+    env.update(SANDBOX_VAR=str(var))
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, str(MANAGE), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_demo_runs_every_step_and_can_run_again(tmp_path):
+    for run in ("first", "second"):
+        result = _manage(tmp_path, "demo")
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, f"{run} run:\n{output}"
+        steps = re.findall(r"^(\d+)\. ", result.stdout, re.MULTILINE)
+        assert steps == [str(n) for n in range(1, 9)], output
+        assert result.stdout.count("   ok: ") == 8, output
+        assert "FAILED" not in output
+    assert "seeded: nothing new" in result.stdout
+
+
+def test_bench_prints_a_row_per_operation(tmp_path):
+    result = _manage(
+        tmp_path,
+        *("bench", "--posts", "300", "--users", "30", "--rounds", "1"),
+        *("--forward-rows", "50", "--cascade-users", "2", "--cascade-posts", "10"),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    rows = [line for line in result.stdout.splitlines() if re.search(r"\d\.\d\dx", line)]
+    assert len(rows) == 8, output
+    assert "failed" not in output
+    assert "(answers differ)" not in output
+    assert re.search(r"audit throughput: 300 rows \(30 distinct ids\)", result.stdout), output
