@@ -16,7 +16,7 @@ class PostAdmin(admin.ModelAdmin):
     list_display = ["title", "author", "published", "created"]
     list_filter = ["published"]
     search_fields = ["title"]
-    raw_id_fields = ["author"]
+    # A plain select: its choices are the users, read from default.
     inlines = [CommentInline]
 
 

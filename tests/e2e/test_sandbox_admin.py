@@ -34,9 +34,11 @@ def test_post_change_form_shows_its_author(admin_page, sandbox):
     )
     response = admin_page.goto(f"/admin/blog/post/{post_id}/change/")
     _ok(admin_page, response, sandbox, "the post change form")
+    # The author select's choices are the users, read from default.
     assert admin_page.input_value("#id_author") == str(author_id)
-    # raw_id_fields shows the author's username, read from default.
-    assert admin_page.locator("fieldset .form-row.field-author strong").inner_text() == "dan"
+    assert admin_page.locator("#id_author option:checked").inner_text() == "dan"
+    options = admin_page.locator("#id_author option").all_inner_texts()
+    assert {"admin", "ann", "bob", "cyd", "dan", "eve"} <= set(options)
 
 
 def test_delete_user_cascades_into_blog_db(admin_page, sandbox):
@@ -72,3 +74,19 @@ def test_delete_user_with_protected_orders_is_refused(admin_page, sandbox):
     assert "would require deleting the following protected related objects" in content
     assert re.search(r"Order: 2 × \d+ for \d+", content)
     assert admin_page.locator("input[type=submit]").count() == 0
+
+
+def test_changing_the_author_saves_to_blog_db(admin_page, sandbox):
+    ((post_id,),) = sandbox.query(
+        "blog", "SELECT id FROM blog_post WHERE title = 'Cross-database joins, by cyd'"
+    )
+    ((ann_id,),) = sandbox.query("default", "SELECT id FROM auth_user WHERE username = 'ann'")
+    response = admin_page.goto(f"/admin/blog/post/{post_id}/change/")
+    _ok(admin_page, response, sandbox, "the post change form")
+    admin_page.select_option("#id_author", label="ann")
+    admin_page.click("input[name=_save]")
+    admin_page.wait_for_url(re.compile(r"/admin/blog/post/(\?.*)?$"))
+    assert "was changed successfully" in admin_page.locator(".messagelist").inner_text()
+    assert sandbox.query("blog", f"SELECT author_id FROM blog_post WHERE id = {post_id}") == [
+        (ann_id,)
+    ]
