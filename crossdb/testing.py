@@ -12,6 +12,7 @@ query sent to the wrong database); ``crossdb.pytest_plugin`` offers it as the
 from __future__ import annotations
 
 import re
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -100,6 +101,19 @@ def table_homes() -> dict[str, frozenset[str]]:
     return {table: frozenset(aliases) for table, aliases in homes.items()}
 
 
+_local = threading.local()
+
+
+def _active_detectors() -> list:
+    if not hasattr(_local, "detectors"):
+        _local.detectors = []
+    return _local.detectors
+
+
+def _pass_through(execute, sql, params, many, context):
+    return execute(sql, params, many, context)
+
+
 class JoinDetector:
     """Fail when SQL sent to one alias names a table whose model routes to another.
 
@@ -114,7 +128,9 @@ class JoinDetector:
     test writing a stale copy on purpose.  Tables are mapped to aliases by the
     routers (``db_for_read`` / ``db_for_write`` without hints) when the block
     is entered; pass ``homes={table: {aliases}}`` to override.  Statements
-    are checked on the connections of the thread that enters the block.
+    are checked on the connections of the thread that enters the block.  In
+    nested blocks the innermost one decides (a test's own detector, with its
+    own ``allow``, inside a suite-wide one).
     """
 
     def __init__(self, *aliases: str, allow=None, homes=None, raise_errors: bool = True):
@@ -135,6 +151,10 @@ class JoinDetector:
 
     def _wrapper(self, alias):
         def detect(execute, sql, params, many, context):
+            if _active_detectors()[-1] is not self:
+                # Nested blocks: the innermost one (its aliases, its allow)
+                # decides, and its wrapper sees the statement too.
+                return execute(sql, params, many, context)
             violation = self.check(alias, sql)
             if violation is not None and not (self.allow and self.allow(violation)):
                 self.violations.append(violation)
@@ -148,11 +168,14 @@ class JoinDetector:
         if self.homes is None:
             self.homes = table_homes()
         self._stack = ExitStack()
-        for alias in self.aliases:
-            self._stack.enter_context(connections[alias].execute_wrapper(self._wrapper(alias)))
+        for alias in connections:
+            wrapper = self._wrapper(alias) if alias in self.aliases else _pass_through
+            self._stack.enter_context(connections[alias].execute_wrapper(wrapper))
+        _active_detectors().append(self)
         return self
 
     def __exit__(self, *exc_info):
+        _active_detectors().remove(self)
         return self._stack.__exit__(*exc_info)
 
     def assert_clean(self) -> None:
