@@ -240,6 +240,10 @@ def _collect(
         return
 
     edges = _crossdb(self)["edges"]
+    # crossdb fields point at the rows on the target's own alias: rows deleted
+    # elsewhere (a copy, deleted with QuerySet.using()) have no crossdb
+    # dependents, whatever ids they share with the real ones.
+    follows_crossdb = alias == routing.db_for_write(model)
     model_fast_deletes = defaultdict(list)
     protected_objects = defaultdict(list)
     for related in get_candidate_relations_to_delete(model._meta):
@@ -251,6 +255,8 @@ def _collect(
             continue
         related_model = related.related_model
         crossdb = is_crossdb_field(field)
+        if crossdb and not follows_crossdb:
+            continue
         sub_alias = routing.db_for_write(related_model) if crossdb else alias
         if self.can_fast_delete(related_model, from_field=field):
             model_fast_deletes[related_model, sub_alias].append(field)

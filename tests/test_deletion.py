@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.db import connections
 from django.db.models import ProtectedError, RestrictedError
+from django.test import override_settings
 
 from crossdb.testing import capture_queries
 from tests.ondelete.worlds import (
@@ -265,3 +266,19 @@ def test_a_model_collected_on_two_aliases_is_refused():
     with pytest.raises(CrossDatabaseQueryError, match="on two databases"):
         collector.collect([users["ann"]])
     assert connections["blog_db"].vendor  # nothing was written: the collector never deletes
+
+
+def test_rows_deleted_away_from_their_models_alias_do_not_cascade_through_crossdb_fields():
+    """crossdb fields point at rows on the target's own alias, not at copies elsewhere."""
+    build(CROSS)
+    b1 = CROSS.Post.objects.get(title="b1")
+    # Posts now live in default as far as the routers know: the rows still in
+    # blog_db are a copy, and the mentions and quotes point at default's posts.
+    rules = {"shop": "shop_db", "ondelete": "shop_db", "tooling": "shop_db"}
+    with override_settings(
+        DATABASE_ROUTERS=["crossdb.routers.AppLabelRouter"], DATABASE_ROUTING_RULES=rules
+    ):
+        total, per_model = CROSS.Post.objects.using("blog_db").filter(pk=b1.pk).delete()
+    assert per_model == {"blog.Post": 1, "blog.Comment": 2}
+    assert CROSS.Mention.objects.filter(post_id=b1.pk).count() == 1
+    assert CROSS.Quote.objects.filter(post_id=b1.pk).count() == 1
