@@ -85,9 +85,13 @@ def _alias_of_objs(collector, objs) -> str:
     if isinstance(objs, models.QuerySet):
         return objs.db
     stack = _crossdb(collector)["stack"]
-    # A list: the root objects (the collector's alias) or the parents of a
-    # multi-table child, which live with the child.
-    return stack[-1] if stack else collector.using
+    if not stack:
+        # The root objects: deleted on the collector's alias, as in Django.
+        return collector.using
+    # Rows a cascade reached (the parents of a multi-table child, rows an
+    # on_delete function loaded): where they were read, else with the rows
+    # that led to them.
+    return objs[0]._state.db or stack[-1]
 
 
 def _model_of(objs):

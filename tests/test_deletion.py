@@ -282,3 +282,17 @@ def test_rows_deleted_away_from_their_models_alias_do_not_cascade_through_crossd
     assert per_model == {"blog.Post": 1, "blog.Comment": 2}
     assert CROSS.Mention.objects.filter(post_id=b1.pk).count() == 1
     assert CROSS.Quote.objects.filter(post_id=b1.pk).count() == 1
+
+
+def test_rows_an_on_delete_function_loads_are_deleted_where_they_were_read(monkeypatch):
+    """A home-made on_delete that hands the collector a list, not a queryset."""
+
+    def cascade_as_list(collector, field, sub_objs, using):
+        collector.collect(list(sub_objs), source=field.remote_field.model, fail_on_restricted=False)
+
+    users = build(CROSS)
+    remote = CROSS.Note._meta.get_field("user").remote_field
+    monkeypatch.setattr(remote, "on_delete", cascade_as_list)
+    total, per_model = users["ann"].delete()
+    assert per_model["ondelete.Note"] == 1
+    assert list(CROSS.Note.objects.values_list("label", flat=True)) == ["note cat"]
