@@ -100,10 +100,11 @@ class Command(BaseCommand):
             else:
                 state = "no migrations to apply"
             summary.append((alias, True, state))
-        self.stdout.write(self.style.MIGRATE_HEADING("Summary:"))
-        for alias, ok, state in summary:
-            style = self.style.SUCCESS if ok else self.style.ERROR
-            self.stdout.write(style(f"  {alias}: {state}"))
+        if options["verbosity"] >= 1 or failed:
+            self.stdout.write(self.style.MIGRATE_HEADING("Summary:"))
+            for alias, ok, state in summary:
+                style = self.style.SUCCESS if ok else self.style.ERROR
+                self.stdout.write(style(f"  {alias}: {state}"))
         if failed:
             raise CommandError(f"migrate did not succeed on: {', '.join(failed)}.", returncode=1)
 
