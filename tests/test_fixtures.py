@@ -18,7 +18,7 @@ from django.core.serializers import base, xml_serializer
 from django.core.serializers.base import DeserializationError
 from django.db import IntegrityError
 
-from crossdb import seams
+from crossdb import routing, seams
 from crossdb import serializers as crossdb_serializers
 from tests.blog.models import Post
 from tests.shop.models import Badge
@@ -113,22 +113,23 @@ def test_a_natural_key_missing_on_the_target_alias_is_an_error_not_the_stale_row
     assert not Post.objects.exists()
 
 
-def test_to_field_and_group_natural_keys_round_trip_through_shop_db(data, tmp_path):
+def test_to_field_and_group_natural_keys_round_trip(data, tmp_path):
     ann, _bob = data
     live = Group.objects.create(name="live")
     Group.objects.create(pk=FALLBACK_GROUP_ID, name="fallback")
     Badge.objects.create(user=ann, label="gold")
     Ticket.objects.create(title="t", owner=live, queue=live, reviewer=live)
-    badge_path = dump(tmp_path, "shop.Badge", "shop_db", natural_foreign=True)
-    ticket_path = dump(tmp_path, "tooling.Ticket", "shop_db", natural_foreign=True)
+    badge_alias, ticket_alias = routing.db_for_write(Badge), routing.db_for_write(Ticket)
+    badge_path = dump(tmp_path, "shop.Badge", badge_alias, natural_foreign=True)
+    ticket_path = dump(tmp_path, "tooling.Ticket", ticket_alias, natural_foreign=True)
     [ticket] = json.loads(ticket_path.read_text())
     assert ticket["fields"]["owner"] == ["live"] and ticket["fields"]["watcher"] is None
     badges_before = list(Badge.objects.values_list("label", "user_id"))
     tickets_before = list(Ticket.objects.values_list("owner_id", "queue_id", "reviewer_id"))
     Badge.objects.all().delete()
     Ticket.objects.all().delete()
-    load(badge_path, "shop_db")
-    load(ticket_path, "shop_db")
+    load(badge_path, badge_alias)
+    load(ticket_path, ticket_alias)
     assert list(Badge.objects.values_list("label", "user_id")) == badges_before == [("gold", "ann")]
     assert list(Ticket.objects.values_list("owner_id", "queue_id", "reviewer_id")) == (
         tickets_before
