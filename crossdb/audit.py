@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
 
 from django.db import models
+from django.db.models import ProtectedError, RestrictedError
 
 from crossdb import routing
 from crossdb.checks import crossdb_fields, on_delete_name
@@ -60,6 +61,7 @@ class FieldAudit:
     dangling_rows: int = 0
     fixed_rows: int = 0
     samples: list = dataclass_field(default_factory=list)
+    errors: list = dataclass_field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -158,7 +160,14 @@ def audit_field(
                 # meanwhile makes its references valid again.
                 missing = _missing(targets, target_column, missing)
                 if missing:
-                    report.fixed_rows += _fix(field, sources.filter(ids_in(column, missing)))
+                    try:
+                        report.fixed_rows += _fix(field, sources.filter(ids_in(column, missing)))
+                    except (ProtectedError, RestrictedError) as error:
+                        # Nothing of this chunk was deleted: the collector
+                        # raises before writing.  Later chunks are still tried.
+                        message = f"{type(error).__name__}: {error.args[0]}"
+                        if message not in report.errors:
+                            report.errors.append(message)
         if progress is not None:
             progress(report)
     return report

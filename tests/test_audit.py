@@ -16,7 +16,7 @@ from django.db import connections
 from crossdb import audit, routing
 from tests.blog.models import Comment, Post
 from tests.shop.models import Badge, Mention
-from tests.tooling.models import FALLBACK_GROUP_ID, Ticket
+from tests.tooling.models import FALLBACK_GROUP_ID, Ticket, TicketNote
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -117,6 +117,7 @@ def test_json_output(people):
         "dangling_rows": 1,
         "fixed_rows": 0,
         "samples": [bob.pk],
+        "errors": [],
     }
     assert by_field["editor"]["on_delete"] == "SET_NULL"
     assert by_field["editor"]["dangling_rows"] == 1
@@ -205,6 +206,25 @@ def test_fix_does_not_touch_protected_rows(people):
     assert status == 1
     assert "left as they are (on_delete=PROTECT)" in out
     assert Order.objects.get().customer_id == bob.pk
+
+
+def test_fix_reports_a_cascade_blocked_by_protect_and_deletes_nothing(groups):
+    live, doomed = groups
+    blocked = Ticket.objects.create(title="has a note", owner=doomed, queue=live)
+    TicketNote.objects.create(ticket=blocked, text="keeps it")
+    free = Ticket.objects.create(title="no note", owner=doomed, queue=live)
+    raw_delete(doomed)
+    status, out, error = run(
+        "--model", "tooling.Ticket", "--field", "owner", "--fix", "--chunk-size", "1"
+    )
+    # One chunk (one missing id) for both tickets: the collector refuses the
+    # whole chunk before writing anything.
+    assert status == 1
+    assert "fixed 0 row(s) (delete); could not fix: ProtectedError: Cannot delete some" in out
+    assert error == "2 dangling reference(s) in 1 field(s): tooling.Ticket.owner"
+    assert set(Ticket.objects.values_list("pk", flat=True)) == {blocked.pk, free.pk}
+    status, out, _ = run("--model", "tooling.Ticket", "--field", "owner", "--json")
+    assert json.loads(out)["fields"][0]["errors"] == []
 
 
 def test_to_field_references_are_compared_by_that_field(people):

@@ -45,3 +45,10 @@ class Ticket(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class TicketNote(models.Model):
+    """Protects its ticket: a CASCADE fix of the ticket's owner is blocked by it."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="notes")
+    text = models.CharField(max_length=50)

@@ -130,5 +130,7 @@ class Command(BaseCommand):
                 line += f"; left as they are (on_delete={report.on_delete})"
             else:
                 line += f"; fixed {report.fixed_rows} row(s) ({report.action})"
+            for error in report.errors:
+                line += f"; could not fix: {error}"
         style = self.style.SUCCESS if report.clean else self.style.ERROR
         self.stdout.write(style(f"{'FIXED' if report.clean else 'DANGLE'} {where}: {line}"))
