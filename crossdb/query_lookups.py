@@ -117,6 +117,13 @@ def find_crossing(model, lookup: str) -> Crossing | None:
     return None
 
 
+def _splits_at_crossing(model, crossing: Crossing) -> bool:
+    """Return True when the crossing is the first to-many step of its path."""
+    if not (crossing.reverse and crossing.field.one_to_many):
+        return False
+    return not _multi_valued(model, list(crossing.prefix))
+
+
 def final_field(model, lookup: str):
     """Return the last field ``lookup`` names from ``model`` (None if none)."""
     opts, field = model._meta, None
@@ -152,17 +159,25 @@ def _references_outer(value) -> bool:
 _TRUE, _FALSE, _UNKNOWN = True, False, None
 
 
-def _null_row_truth(node) -> bool | None:
-    """Return SQL's truth of ``node`` (relative to the far model) on a row of NULLs."""
+def _null_row_truth(node, exists=frozenset()) -> bool | None:
+    """Return SQL's truth of ``node`` on a row of NULLs.
+
+    Leaves whose id is in ``exists`` are Django EXISTS subqueries correlated
+    with the row: never unknown on a row of NULLs.
+    """
     if isinstance(node, tuple):
         lookup, value = node
+        if id(node) in exists:
+            # split_exclude() ORs "IS NULL" on the joined row when its subquery
+            # holds a LEFT JOIN, which an isnull=True condition makes.
+            return _TRUE if lookup.endswith("__isnull") and value or value is None else _FALSE
         last = lookup.rsplit(LOOKUP_SEP, 1)[-1]
         if last == "isnull":
             return _TRUE if value else _FALSE
         return _TRUE if value is None else _UNKNOWN
     if not isinstance(node, Q):
         return _UNKNOWN
-    values = [_null_row_truth(child) for child in node.children]
+    values = [_null_row_truth(child, exists) for child in node.children]
     if node.connector == Q.AND:
         result = (
             _FALSE if _FALSE in values else (_TRUE if all(v is _TRUE for v in values) else _UNKNOWN)
@@ -214,8 +229,14 @@ def _far_tree(node, crossing_of):
     )
 
 
-def crossing_condition(model, crossing: Crossing, far_q: Q, lookups: list[str]) -> Q:
-    """Return the local condition equivalent to ``far_q`` holding across ``crossing``."""
+def crossing_condition(
+    model, crossing: Crossing, far_q: Q, lookups: list[str], null_row_matches: bool
+) -> Q:
+    """Return the local condition equivalent to ``far_q`` holding across ``crossing``.
+
+    ``null_row_matches``: the condition is true on the row of NULLs Django's
+    LEFT JOIN gives where there is no related row.
+    """
     field = crossing.field
     far_model = field.related_model
     alias = routing.db_for_read(far_model)
@@ -232,9 +253,7 @@ def crossing_condition(model, crossing: Crossing, far_q: Q, lookups: list[str]) 
         description,
     )
     condition = Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), ids))
-    if _null_row_truth(far_q) is _TRUE:
-        # Django's LEFT JOIN gives a row of NULLs where there is no related
-        # row, and the condition is true on it.
+    if null_row_matches:
         if crossing.reverse:
             every = CrossDatabaseIds(
                 manager.filter(**{f"{far_key}__isnull": False})
@@ -301,6 +320,9 @@ class _Rewriter:
     def __init__(self, model):
         self.model = model
         self.crossing_of: dict[int, Crossing] = {}
+        # Negated leaves Django evaluates on the row an earlier condition of
+        # the same filter() call joined (see mark_correlated()).
+        self.correlated: set[int] = set()
         self.changed = False
 
     def crossing(self, child) -> Crossing | None:
@@ -319,28 +341,55 @@ class _Rewriter:
             self.crossing_of[key] = found
         return self.crossing_of[key]
 
-    def keys(self, node) -> set:
-        """Return the keys of crossing leaves reachable from ``node`` without negation."""
+    def mark_correlated(self, node, negated=False, joined=None) -> None:
+        """Find the negated leaves Django correlates with a row joined before them.
+
+        Django builds one filter() call's conditions in order.  A negated
+        condition on a multi-valued relation becomes a subquery
+        (``split_exclude()``), correlated with the outer row when an earlier,
+        non-negated condition of the call already joined that relation: then
+        it speaks of the same related row.
+        """
+        joined = set() if joined is None else joined
+        negated = negated or node.negated
+        for child in node.children:
+            if isinstance(child, Q):
+                self.mark_correlated(child, negated, joined)
+                continue
+            crossing = self.crossing(child)
+            if crossing is None or not _splits_at_crossing(self.model, crossing):
+                continue
+            if not negated:
+                joined.add(crossing.key)
+            elif crossing.key in joined:
+                self.correlated.add(id(child))
+
+    def _on_row(self, leaf, negated) -> bool:
+        return not negated or id(leaf) in self.correlated
+
+    def keys(self, node, negated=False) -> set:
+        """Return the keys of the leaves under ``node`` that speak of a joined row."""
         if isinstance(node, tuple):
             found = self.crossing(node)
-            return {found.key} if found else set()
-        if not isinstance(node, Q) or node.negated:
+            return {found.key} if found and self._on_row(node, negated) else set()
+        if not isinstance(node, Q):
             return set()
+        negated = negated or node.negated
         keys = set()
         for child in node.children:
-            keys |= self.keys(child)
+            keys |= self.keys(child, negated)
         return keys
 
-    def pure(self, node, key) -> bool:
-        """Return True when every leaf under ``node`` crosses at ``key``, with no negation."""
+    def pure(self, node, key, negated=False) -> bool:
+        """Return True when every leaf under ``node`` speaks of the row ``key`` joins."""
         if isinstance(node, tuple):
             found = self.crossing(node)
-            return found is not None and found.key == key
+            return found is not None and found.key == key and self._on_row(node, negated)
+        negated = negated or (isinstance(node, Q) and node.negated)
         return (
             isinstance(node, Q)
-            and not node.negated
             and bool(node.children)
-            and all(self.pure(child, key) for child in node.children)
+            and all(self.pure(child, key, negated) for child in node.children)
         )
 
     def leaves(self, node) -> list:
@@ -355,10 +404,14 @@ class _Rewriter:
         crossing = self.crossing(leaves[0])
         node = Q.create(list(children), connector=connector)
         far_q = _far_tree(node, self.crossing_of)
-        return crossing_condition(self.model, crossing, far_q, [leaf[0] for leaf in leaves])
+        null_row = _null_row_truth(node, self.correlated) is _TRUE
+        lookups = [leaf[0] for leaf in leaves]
+        return crossing_condition(self.model, crossing, far_q, lookups, null_row)
 
     def leaf(self, child):
         if isinstance(child, tuple) and self.crossing(child) is not None:
+            if id(child) in self.correlated:
+                raise self.unsplittable([child])
             return self.replace([child], Q.AND)
         if isinstance(child, tuple) and len(child) == 2 and isinstance(child[0], str):
             converted = _queryset_value(self.model, *child)
@@ -366,6 +419,17 @@ class _Rewriter:
                 self.changed = True
                 return converted
         return child
+
+    def unsplittable(self, leaves) -> CrossDatabaseQueryError:
+        lookups = ", ".join(repr(leaf[0]) for leaf in leaves)
+        return CrossDatabaseQueryError(
+            f"{self.model._meta.label}: the conditions {lookups} cross to another "
+            "database through a multi-valued relation and, in one filter() call, must "
+            "hold for the same related row; they are combined with other conditions in "
+            "a way crossdb cannot split into one query per database. Group them in one "
+            "Q() of their own, or use separate filter() calls (which Django lets match "
+            "different related rows)."
+        )
 
     def rewrite(self, node: Q, negated_branch: bool = False) -> Q:
         negated_branch = negated_branch or node.negated
@@ -393,19 +457,11 @@ class _Rewriter:
                 node.connector == _XOR
                 or (node.connector == Q.AND and (len(mixed) > 1 or (mixed and pure)))
             ):
-                lookups = ", ".join(
-                    repr(leaf[0])
+                raise self.unsplittable(
+                    leaf
                     for i in holders
                     for leaf in self.leaves(node.children[i])
                     if self.crossing(leaf) is not None and self.crossing(leaf).key == key
-                )
-                raise CrossDatabaseQueryError(
-                    f"{self.model._meta.label}: the conditions {lookups} cross to "
-                    "another database through a multi-valued relation and, in one filter() "
-                    "call, must hold for the same related row; they are combined with "
-                    "other conditions in a way crossdb cannot split into one query per "
-                    "database. Group them in one Q() of their own, or use separate "
-                    "filter() calls (which Django lets match different related rows)."
                 )
             if pure and node.connector != _XOR:
                 merged[key] = pure
@@ -430,5 +486,6 @@ def rewrite_q(model, q_object):
     if model is None or not isinstance(q_object, Node) or not q_object.children:
         return q_object
     rewriter = _Rewriter(model)
+    rewriter.mark_correlated(q_object)
     rewritten = rewriter.rewrite(q_object)
     return rewritten if rewriter.changed else q_object

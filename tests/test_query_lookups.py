@@ -66,6 +66,12 @@ CASES = [
     (User, Q(blog_posts__published=False, blog_posts__score=5), False),
     (User, Q(blog_posts__published=False) & Q(blog_posts__score=5), False),
     (User, ~Q(blog_posts__title="alpha", blog_posts__published=False), False),
+    # A negated condition after a non-negated one on the same relation in one
+    # filter() call speaks of the same related row; before it, of any row.
+    (User, Q(blog_posts__score__gte=0) & ~Q(blog_posts__title__startswith="a"), True),
+    (User, ~Q(blog_posts__title__startswith="a") & Q(blog_posts__score__gte=0), True),
+    (User, Q(blog_posts__published=True) | ~Q(blog_posts__score=5), True),
+    (Post, Q(mentions__text="m3") & ~Q(mentions__text__endswith="b"), True),
     (User, Q(blog_posts__isnull=True), False),
     (User, Q(blog_posts__isnull=False), True),
     (User, Q(blog_posts__title__isnull=True), False),
