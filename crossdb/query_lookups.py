@@ -249,17 +249,15 @@ def crossing_condition(
     description = " and ".join(_describe(model, lookup) for lookup in lookups)
     manager = far_model._base_manager.db_manager(alias)
     ids = CrossDatabaseIds(
-        manager.filter(far_q).order_by().values_list(far_key, flat=True).distinct(),
+        manager.filter(far_q).order_by().values_list(far_key, flat=True),
         description,
     )
     condition = Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), ids))
     if null_row_matches:
         if crossing.reverse:
+            # Every key (a NULL key is dropped by the id-set lookup).
             every = CrossDatabaseIds(
-                manager.filter(**{f"{far_key}__isnull": False})
-                .order_by()
-                .values_list(far_key, flat=True)
-                .distinct(),
+                manager.order_by().values_list(far_key, flat=True),
                 f"{_describe(model, LOOKUP_SEP.join([*crossing.prefix, field.name]))} (any)",
             )
             condition |= ~Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), every))

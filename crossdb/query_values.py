@@ -110,42 +110,58 @@ class CrossDatabaseValuesIterable(BaseIterable):
         query = queryset.query
         refuse_if_combined(query)
         fields, crossing_of = query.crossdb_output, query.crossdb_values
-        local = ValuesIterable(queryset, self.chunked_fetch, self.chunk_size)
-        rows = iter(local)
+        compiler = query.get_compiler(queryset.db)
+        rows = compiler.results_iter(
+            tuple_expected=True, chunked_fetch=self.chunked_fetch, chunk_size=self.chunk_size
+        )
+        # The local row: extra columns first, as Django's ValuesIterable reads it.
+        names = list(query.selected or [*query.extra_select, *query.values_select])
+        names += [name for name in query.annotation_select if name not in names]
+        position = {name: index for index, name in enumerate(names)}
+        keys = {name: position[key] for name, (key, _crossing) in crossing_of.items()}
         size = self.chunk_size if self.chunked_fetch else None
         if self.shape == "named":
             tuple_class = create_namedtuple_class(*fields)
         while batch := list(islice(rows, size)):
-            filled = self._fill(batch, crossing_of)
+            filled = self._fill(batch, crossing_of, keys)
+            # (field, position in the local row, far values by key or None)
+            plan = [
+                (name, keys[name], filled[name])
+                if name in crossing_of
+                else (name, position[name], None)
+                for name in fields
+            ]
+            if self.shape == "dict":
+                for row in batch:
+                    yield {
+                        name: row[index] if far is None else far.get(row[index])
+                        for name, index, far in plan
+                    }
+                continue
             for row in batch:
-                values = [
-                    filled[name].get(row[crossing_of[name][0]])
-                    if name in crossing_of
-                    else row[name]
-                    for name in fields
-                ]
-                if self.shape == "dict":
-                    yield dict(zip(fields, values, strict=True))
-                elif self.shape == "flat":
+                values = tuple(
+                    row[index] if far is None else far.get(row[index]) for _n, index, far in plan
+                )
+                if self.shape == "flat":
                     yield values[0]
                 elif self.shape == "named":
                     yield tuple.__new__(tuple_class, values)
                 else:
-                    yield tuple(values)
+                    yield values
             if size is None:
                 return
 
-    def _fill(self, batch, crossing_of):
+    def _fill(self, batch, crossing_of, keys):
         """Return ``{field: {key: value}}``, one query per far model (authors with editors)."""
         groups = {}
-        for name, (key, crossing) in crossing_of.items():
-            groups.setdefault(_far_end(crossing), []).append((name, key, crossing.rest or "pk"))
+        for name, (_key, crossing) in crossing_of.items():
+            groups.setdefault(_far_end(crossing), []).append((name, crossing.rest or "pk"))
         filled = {}
         for (far_model, far_key), wanted in groups.items():
-            keys = {row[key] for row in batch for _name, key, _rest in wanted} - {None}
-            rests = list(dict.fromkeys(rest for _name, _key, rest in wanted))
-            found = _far_values(far_model, far_key, keys, rests) if keys else {}
-            for name, _key, rest in wanted:
+            found_keys = {row[keys[name]] for row in batch for name, _rest in wanted} - {None}
+            rests = list(dict.fromkeys(rest for _name, rest in wanted))
+            found = _far_values(far_model, far_key, found_keys, rests) if found_keys else {}
+            for name, rest in wanted:
                 filled[name] = {k: values[rest] for k, values in found.items()}
         return filled
 
