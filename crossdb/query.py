@@ -8,6 +8,8 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
   field are rewritten before Django builds SQL (``crossdb.query_lookups``);
 - ``QuerySet.select_related``: crossdb relations are read on their own alias
   (``crossdb.query_select``);
+- ``QuerySet.order_by``: a column across a single-valued relation is ordered
+  by its rank on the far alias (``crossdb.query_order``);
 - ``QuerySet._values``, ``values``, ``values_list``, ``Query.add_distinct_fields``
   and ``set_group_by``: fields across a single-valued relation are read on
   their own alias, or refused where that would change the answer
@@ -25,7 +27,7 @@ from django.db.models.sql import compiler
 from django.db.models.sql.datastructures import Join
 from django.db.models.sql.query import Query
 
-from crossdb import query_guard, query_ids, query_select, query_values
+from crossdb import query_guard, query_ids, query_order, query_select, query_values
 from crossdb.query_lookups import find_crossing, rewrite_q
 
 __all__ = ["find_crossing", "install", "installed", "rewrite_q"]
@@ -58,6 +60,7 @@ _PATCHES = (
     (Join, "as_sql", query_guard.checked_join),
     (compiler, "select_related_descend", query_guard.checked_select_related_descend),
     (QuerySet, "select_related", query_select.select_related),
+    (QuerySet, "order_by", query_order.order_by_seam),
     (QuerySet, "_values", query_values.values_seam),
     (QuerySet, "values", query_values.shape_seam),
     (QuerySet, "values_list", query_values.shape_seam),

@@ -11,7 +11,7 @@ loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
   ``delete`` with crossdb's (``crossdb.deletion``; pinned by ``tests/test_deletion_seam.py``).
 - ``query``: wraps ``Query.add_q``, ``Q.resolve_expression``, ``Query.names_to_path``,
   ``Query.resolve_expression``, ``Join.as_sql``, ``sql.compiler.select_related_descend``,
-  ``QuerySet.select_related``, ``_values``, ``values``, ``values_list``,
+  ``QuerySet.select_related``, ``order_by``, ``_values``, ``values``, ``values_list``,
   ``Query.add_distinct_fields`` and ``set_group_by``, and registers the ``crossdb_ids`` lookup
   (``crossdb.query``; pinned by ``tests/test_query_seam.py``).
 - ``serializers``: wraps ``django.core.serializers.base.deserialize_fk_value`` and

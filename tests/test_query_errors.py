@@ -12,7 +12,8 @@ from tests.query_helpers import build_world
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 CASES = {
-    "order_by": lambda: Post.objects.order_by("author__username"),
+    "order_by": lambda: Post.objects.order_by("author__blog_comments__text"),
+    "earliest": lambda: Post.objects.earliest("author__date_joined"),
     "order_by_reverse": lambda: User.objects.order_by("-blog_posts__score"),
     "annotate_count": lambda: User.objects.annotate(n=Count("blog_posts")),
     "annotate_f": lambda: Post.objects.annotate(name=F("author__username")),
@@ -45,8 +46,8 @@ def test_raises_naming_the_model_the_path_and_the_alternative(name, stale_users)
 
 
 def test_the_message_names_the_path():
-    with pytest.raises(CrossDatabaseQueryError, match=r"'author__username'.*blog\.Post\.author"):
-        Post.objects.order_by("author__username")
+    with pytest.raises(CrossDatabaseQueryError, match=r"'mentions__text'.*blog\.Post\.mentions"):
+        Post.objects.order_by("mentions__text")
 
 
 def test_ordering_and_annotating_on_the_local_key_stay_allowed():

@@ -46,6 +46,7 @@ def test_installing_twice_wraps_once():
         (Join, "as_sql", ["self", "compiler", "connection"]),
         (compiler, "select_related_descend", ["field", "restricted", "requested", "select_mask"]),
         (QuerySet, "select_related", ["self", "fields"]),
+        (QuerySet, "order_by", ["self", "field_names"]),
         (QuerySet, "_values", ["self", "fields", "expressions"]),
         (QuerySet, "values", ["self", "fields", "expressions"]),
         (QuerySet, "values_list", ["self", "fields", "flat", "named"]),

@@ -1,0 +1,151 @@
+"""``order_by()`` on a column across a single-valued crossdb relation.
+
+``Post.objects.order_by("author__username")[:10]`` would JOIN ``auth_user``
+inside blog_db.  Instead, when the query is compiled:
+
+1. the distinct keys of the rows it selects are read on the local alias
+   (``SELECT DISTINCT author_id ...`` with the same conditions, no limit);
+2. the far alias orders those keys' rows by the column
+   (``User.objects.filter(id__in=keys).order_by("username")``), which gives
+   each key its rank, equal values sharing a rank;
+3. the local query orders by the rank: ``CASE author_id WHEN 7 THEN 0 ... END``.
+
+So ordering, slicing and the rest of the query stay in the local database,
+and what is read from the far one is bounded by the number of distinct
+related rows (``CROSSDB_MAX_IDS`` applies), never by the number of rows.  A
+missing related row (NULL or dangling key) ranks with the NULL values, where
+the far database puts NULLs.  Multi-valued relations raise as before.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connections
+from django.db.models import F, IntegerField
+from django.db.models.constants import LOOKUP_SEP
+from django.db.models.expressions import Expression
+
+from crossdb import routing
+from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
+from crossdb.lookups import ids_in
+from crossdb.query_lookups import find_crossing
+
+
+class CrossDatabaseRank(Expression):
+    """The rank of each row's related row, ordered by a column on the far alias."""
+
+    contains_aggregate = False
+    contains_over_clause = False
+
+    def __init__(self, model, lookup, crossing):
+        super().__init__(output_field=IntegerField())
+        self.model, self.lookup, self.crossing = model, lookup, crossing
+        field = crossing.field
+        name = field.field.target_field.name if crossing.reverse else field.name
+        self.key_path = LOOKUP_SEP.join([*crossing.prefix, name])
+        self.key = F(self.key_path)
+
+    def __repr__(self):
+        return f"CrossDatabaseRank({self.lookup!r})"
+
+    def get_source_expressions(self):
+        return [self.key]
+
+    def set_source_expressions(self, exprs):
+        (self.key,) = exprs
+
+    def _keys(self, compiler):
+        """Return the distinct keys of the rows the query being compiled selects."""
+        query = compiler.query
+        if query.combinator or query.group_by is not None:
+            raise CrossDatabaseQueryError(
+                f"{self.model._meta.label}: order_by({self.lookup!r}) across databases "
+                "cannot be combined with union()/annotate() grouping; sort in Python."
+            )
+        inner = query.clone()
+        inner.clear_ordering(force=True)
+        inner.clear_limits()
+        inner.clear_select_clause()
+        inner.add_fields([self.key_path])
+        inner.distinct = True
+        rows = inner.get_compiler(using=compiler.using).results_iter()
+        return {row[0] for row in rows} - {None}
+
+    def _ranks(self, compiler):
+        """Return ``({key: rank}, rank of a missing or NULL value)``."""
+        keys = self._keys(compiler)
+        limit = getattr(settings, "CROSSDB_MAX_IDS", None)
+        if limit is not None and len(keys) > limit:
+            raise CrossDatabaseLimitError(
+                f"order_by({self.lookup!r}) on {self.model._meta.label} needs {len(keys)} "
+                f"related rows, more than CROSSDB_MAX_IDS={limit}. Narrow the queryset, or "
+                "raise CROSSDB_MAX_IDS."
+            )
+        field = self.crossing.field
+        far_model = field.related_model
+        far_key = field.field.attname if self.crossing.reverse else field.target_field.attname
+        alias = routing.db_for_read(far_model)
+        rest = self.crossing.rest or "pk"
+        ranks, null_rank, rank, previous = {}, None, -1, object()
+        if keys:
+            rows = (
+                far_model._base_manager.db_manager(alias)
+                .filter(ids_in(far_key, keys))
+                .order_by(rest, far_key)
+                .values_list(far_key, rest)
+            )
+            for key, value in rows:
+                if value != previous or rank < 0:
+                    rank += 1
+                    previous = value
+                ranks[key] = rank
+                if value is None:
+                    null_rank = rank
+        if null_rank is None:
+            largest = connections[alias].features.nulls_order_largest
+            null_rank = rank + 1 if largest else -1
+        return ranks, null_rank
+
+    def as_sql(self, compiler, connection):
+        ranks, null_rank = self._ranks(compiler)
+        key_sql, key_params = compiler.compile(self.key)
+        if not ranks:
+            # Never a bare constant: ORDER BY 0 would name a column position.
+            return (
+                f"CASE WHEN {key_sql} IS NULL THEN {null_rank:d} ELSE {null_rank:d} END",
+                key_params,
+            )
+        if all(type(key) is int for key in ranks):
+            # Integers written into the SQL: no parameter limit to meet.
+            whens = " ".join(f"WHEN {key:d} THEN {rank:d}" for key, rank in ranks.items())
+            params = ()
+        else:
+            whens = " ".join("WHEN %s THEN %s" for _ in ranks)
+            params = tuple(value for pair in ranks.items() for value in pair)
+        return (
+            f"CASE {key_sql} {whens} ELSE {null_rank:d} END",
+            (*key_params, *params),
+        )
+
+
+def _ordering(model, item):
+    """Return ``item`` (an order_by() argument), with a rank in place of a column across."""
+    if not isinstance(item, str) or item == "?":
+        return item
+    descending = item.startswith("-")
+    name = item.lstrip("-+")
+    crossing = find_crossing(model, name)
+    if crossing is None or crossing.multi_valued:
+        return item  # Django's own, or the path check's error
+    rank = CrossDatabaseRank(model, name, crossing)
+    return rank.desc() if descending else rank.asc()
+
+
+def order_by_seam(original):
+    """Wrap ``QuerySet.order_by``: order by a column across through its rank."""
+
+    def order_by(self, *field_names):
+        return original(self, *(_ordering(self.model, item) for item in field_names))
+
+    order_by.crossdb_original = original
+    return order_by

@@ -1,0 +1,112 @@
+"""order_by() on a column across a single-valued crossdb relation, against the twin."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connections, router
+from django.db.models import F
+from django.test import override_settings
+
+from crossdb import CrossDatabaseLimitError, CrossDatabaseQueryError
+from tests.blog.models import Comment, Post
+from tests.query_helpers import TWIN_MODEL, build_world, natural, twin_lookup
+from tests.shop.models import Badge, Mention
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+# (model, ordering); each ends with a unique key, since ties are in any order.
+CASES = [
+    (Post, ("author__username", "id")),
+    (Post, ("-author__username", "id")),
+    (Post, ("author__is_staff", "-score", "id")),
+    (Post, ("-author__last_login", "id")),
+    (Post, ("author__shop_profile__nickname", "id")),
+    (Comment, ("post__author__username", "-id")),
+    (Comment, ("author__email", "id")),
+    (Mention, ("post__author__username", "-text")),
+    (User, ("shop_profile__nickname", "username")),
+    (User, ("-shop_profile__nickname", "username")),
+    (Badge, ("-user__email", "id")),
+]
+
+
+def _twin_order(model, item):
+    """Return the twin's ordering, with NULLs where the column's own database puts them."""
+    descending = item.startswith("-")
+    path = item.lstrip("-")
+    if "__" not in path:
+        return item
+    column_model = model
+    for name in path.split("__")[:-1]:
+        column_model = column_model._meta.get_field(name).related_model
+    largest = connections[router.db_for_read(column_model)].features.nulls_order_largest
+    expression = F(twin_lookup(model, path))
+    # NULLs largest: last going up, first going down.
+    if descending:
+        return expression.desc(nulls_first=True) if largest else expression.desc(nulls_last=True)
+    return expression.asc(nulls_last=True) if largest else expression.asc(nulls_first=True)
+
+
+def _ids(case):
+    return f"{case[0].__name__}:{','.join(case[1])}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_ids(case) for case in CASES])
+def test_ordering_matches_the_twin(case, stale_users):
+    model, ordering = case
+    build_world()
+    stale_users()
+    twin = TWIN_MODEL[model]
+    got = natural(model.objects.order_by(*ordering))
+    assert got == natural(twin.objects.order_by(*[_twin_order(model, item) for item in ordering]))
+    assert natural(model.objects.order_by(*ordering)[1:3]) == got[1:3]
+
+
+def test_nullable_keys_sort_where_the_far_database_puts_nulls():
+    build_world()
+    from tests.twin.models import TwinPost
+
+    got = [p.title for p in Post.objects.order_by("editor__username", "id")]
+    twin = [p.title for p in TwinPost.objects.order_by(_twin_order(Post, "editor__username"), "id")]
+    # Posts without an editor are where the users' database puts NULLs, even
+    # when blog_db's backend puts them elsewhere.
+    assert got == twin
+    assert (got[0] == "alpha") != connections["default"].features.nulls_order_largest
+
+
+def test_ordering_with_filters_slices_and_counts(queries):
+    build_world()
+    queryset = Post.objects.filter(published=True, author__email__endswith="x.org")
+    with queries() as q:
+        first = queryset.order_by("-author__username", "id")[:2]
+        titles = [post.title for post in first]
+    assert titles == ["delta", "alpha2"]
+    # blog_db: the keys, then the rows; default: the ranks, and the filter
+    # across for each of the two blog_db queries.
+    assert q.counts() == {"default": 3, "blog_db": 2, "shop_db": 0}
+    assert "auth_user" not in " ".join(q.sql("blog_db"))
+    assert queryset.order_by("author__username").count() == 3
+    assert queryset.filter(title="nothing").order_by("author__username").first() is None
+
+
+def test_ordering_reads_keys_not_rows(queries):
+    world = build_world()
+    ann = world.users["ann"]
+    Post.objects.bulk_create(Post(title=f"extra {n}", author=ann) for n in range(300))
+    with queries() as q:
+        last = Post.objects.order_by("-author__username", "-id").last()
+    assert last.title == "alpha"
+    keys_sql = next(sql for sql in q.sql("blog_db") if "DISTINCT" in sql)
+    assert "author_id" in keys_sql
+
+
+def test_multi_valued_and_over_the_limit_raise():
+    build_world()
+    with pytest.raises(CrossDatabaseQueryError, match="blog_posts__score"):
+        User.objects.order_by("blog_posts__score")
+    with override_settings(CROSSDB_MAX_IDS=2):
+        with pytest.raises(CrossDatabaseLimitError, match="CROSSDB_MAX_IDS=2"):
+            list(Post.objects.order_by("author__username"))
+        assert [
+            p.title
+            for p in Post.objects.filter(author__username="ann").order_by("author__email", "-id")
+        ] == ["beta", "alpha"]
