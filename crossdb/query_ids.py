@@ -10,7 +10,7 @@ import time reads nothing) and each evaluation sees the far side as it is.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Field, ForeignObject, Lookup
+from django.db.models import Field, ForeignObject, Lookup, QuerySet
 
 from crossdb.exceptions import CrossDatabaseLimitError
 from crossdb.lookups import IdsIn
@@ -52,6 +52,20 @@ class CrossDatabaseIds:
 
     def __repr__(self):
         return f"<CrossDatabaseIds {self.description} on {self.alias!r}>"
+
+    def __reduce__(self):
+        # Pickling a QuerySet evaluates it: pickle the far query instead, so
+        # that a pickled ``queryset.query`` still reads the ids when it runs.
+        queryset = self.queryset
+        state = (queryset._fields, queryset._iterable_class, queryset._db)
+        return (_rebuild, (queryset.model, queryset.query, state, self.description))
+
+
+def _rebuild(model, query, state, description):
+    fields, iterable_class, db = state
+    queryset = QuerySet(model=model, query=query, using=db)
+    queryset._fields, queryset._iterable_class = fields, iterable_class
+    return CrossDatabaseIds(queryset, description)
 
 
 class CrossDatabaseIdsLookup(Lookup):

@@ -304,3 +304,16 @@ def test_related_managers_and_custom_managers_are_rewritten():
         "m3",
         "m3b",
     ]
+
+
+def test_a_pickled_query_reads_the_far_side_when_it_runs(queries):
+    import pickle
+
+    build_world()
+    query = pickle.loads(pickle.dumps(Post.objects.filter(author__email="new@x.org").query))
+    with queries() as q:
+        restored = Post.objects.all()
+        restored.query = query
+    assert sum(q.counts().values()) == 0
+    User.objects.filter(username="ann").update(email="new@x.org")
+    assert [post.title for post in restored] == ["alpha", "beta"]
