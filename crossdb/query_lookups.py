@@ -13,8 +13,10 @@ Django's semantics are kept:
 - conditions of one ``filter()`` call on the same multi-valued relation must
   hold for the same related row: they are evaluated together in one far
   query (conditions in separate ``filter()`` calls stay separate);
-- under negation every condition crossing a multi-valued relation is its own
-  subquery, as Django's ``split_exclude()`` makes it;
+- under negation a condition crossing a multi-valued relation is its own
+  subquery, as Django's ``split_exclude()`` makes it, unless an earlier
+  non-negated condition of the same call joined that relation: then it speaks
+  of that same row, as ``split_exclude()`` correlates it;
 - a condition true for "no related row" (``isnull=True``) also matches rows
   whose key is NULL or that have no related row, as Django's LEFT JOIN does;
 - ``NULL`` keys under ``exclude()`` are handled by Django itself, since the
@@ -26,13 +28,9 @@ What cannot be split without changing the answer raises
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from django.core.exceptions import FieldDoesNotExist
 from django.db.models import F, Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import OuterRef, ResolvedOuterRef
-from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.db.models.sql.query import Query
 from django.utils.tree import Node
 
@@ -40,104 +38,18 @@ from crossdb import routing
 from crossdb.exceptions import CrossDatabaseQueryError
 from crossdb.fields import is_crossdb_field
 from crossdb.query_ids import CrossDatabaseIds
+from crossdb.query_paths import (
+    Crossing,
+    ends_on_field,
+    field_of,
+    final_field,
+    find_crossing,
+    splits_at_crossing,
+)
+
+__all__ = ["Crossing", "crossing_condition", "find_crossing", "rewrite_q"]
 
 _XOR = getattr(Q, "XOR", "XOR")
-
-
-@dataclass(frozen=True)
-class Crossing:
-    """Where a lookup path crosses a crossdb field."""
-
-    prefix: tuple[str, ...]  # same-database path before the crossing
-    field: object  # the crossdb field (forward) or its ForeignObjectRel (reverse)
-    rest: str  # the path on the far model ("" = the related object itself)
-    multi_valued: bool  # several far rows may match one local row
-
-    @property
-    def key(self):
-        return (self.prefix, self.field)
-
-    @property
-    def reverse(self) -> bool:
-        return isinstance(self.field, ForeignObjectRel)
-
-
-def _field_of(opts, name):
-    """Return the field ``name`` names on ``opts`` (``pk`` included), or None."""
-    if opts is None:
-        return None
-    try:
-        return opts.get_field(opts.pk.name if name == "pk" else name)
-    except FieldDoesNotExist:
-        return None
-
-
-def _stays_on_key(field, rest: list[str]) -> bool:
-    """Return True when ``field__<rest>`` only reads the local key (Django trims the join)."""
-    target = field.target_field
-    far = _field_of(field.related_model._meta, rest[0])
-    if far is None:
-        return True  # a lookup or transform on the key itself: author__in, author__isnull
-    return far == target
-
-
-def _multi_valued(model, parts: list[str]) -> bool:
-    """Return True when following ``parts`` from ``model`` meets a to-many relation."""
-    opts = model._meta
-    for name in parts:
-        field = _field_of(opts, name)
-        if field is None or not field.is_relation or field.related_model is None:
-            return False
-        if field.one_to_many or field.many_to_many:
-            return True
-        opts = field.related_model._meta
-    return False
-
-
-def find_crossing(model, lookup: str) -> Crossing | None:
-    """Return where ``lookup`` crosses a crossdb field, or None if it stays local."""
-    parts = lookup.split(LOOKUP_SEP)
-    opts = model._meta
-    prefix: list[str] = []
-    for position, name in enumerate(parts):
-        field = _field_of(opts, name)
-        if field is None or not field.is_relation or field.related_model is None:
-            return None
-        if getattr(field, "attname", None) == name != field.name:
-            return None  # author_id: the local column
-        rest = parts[position + 1 :]
-        if is_crossdb_field(field):
-            reverse = isinstance(field, ForeignObjectRel)
-            if not reverse and (not rest or _stays_on_key(field, rest)):
-                return None
-            multi = (reverse and field.one_to_many) or _multi_valued(field.related_model, rest)
-            return Crossing(tuple(prefix), field, LOOKUP_SEP.join(rest), multi)
-        prefix.append(name)
-        opts = field.related_model._meta
-    return None
-
-
-def _splits_at_crossing(model, crossing: Crossing) -> bool:
-    """Return True when the crossing is the first to-many step of its path."""
-    if not (crossing.reverse and crossing.field.one_to_many):
-        return False
-    return not _multi_valued(model, list(crossing.prefix))
-
-
-def final_field(model, lookup: str):
-    """Return the last field ``lookup`` names from ``model`` (None if none)."""
-    opts, field = model._meta, None
-    for name in lookup.split(LOOKUP_SEP):
-        found = _field_of(opts, name)
-        if found is None:
-            break
-        field = found
-        if not found.is_relation or found.related_model is None:
-            break
-        if getattr(found, "attname", None) == name != found.name:
-            break
-        opts = found.related_model._meta
-    return field
 
 
 def _describe(model, lookup: str) -> str:
@@ -203,7 +115,7 @@ def _far_leaf(crossing: Crossing, value):
         # user.blog_posts compared with posts, or with a lookup on the relation
         # itself (blog_posts__in, blog_posts__isnull): compares the far pk.
         first = rest.split(LOOKUP_SEP, 1)[0] if rest else ""
-        if not rest or _field_of(crossing.field.related_model._meta, first) is None:
+        if not rest or field_of(crossing.field.related_model._meta, first) is None:
             rest = LOOKUP_SEP.join(part for part in ("pk", rest) if part)
             value = _pk_of(value)
     return (rest, value)
@@ -273,7 +185,7 @@ def _queryset_value(model, lookup: str, value):
     parts = lookup.split(LOOKUP_SEP)
     if parts[-1] in ("in", "exact"):
         path = parts[:-1]
-    elif _field_of_path_end(model, parts):
+    elif ends_on_field(model, parts):
         path = parts  # implicit exact
     else:
         return None
@@ -295,20 +207,6 @@ def _queryset_value(model, lookup: str, value):
         LOOKUP_SEP.join([*path, "crossdb_ids"]),
         CrossDatabaseIds(inner.order_by(), _describe(model, lookup)),
     )
-
-
-def _field_of_path_end(model, parts) -> bool:
-    """Return True when the last of ``parts`` names a field (no lookup given)."""
-    opts = model._meta
-    for name in parts:
-        field = _field_of(opts, name)
-        if field is None:
-            return False
-        if field.is_relation and field.related_model is not None:
-            opts = field.related_model._meta
-        else:
-            opts = None
-    return True
 
 
 # -- walking the Q tree --
@@ -355,7 +253,7 @@ class _Rewriter:
                 self.mark_correlated(child, negated, joined)
                 continue
             crossing = self.crossing(child)
-            if crossing is None or not _splits_at_crossing(self.model, crossing):
+            if crossing is None or not splits_at_crossing(self.model, crossing):
                 continue
             if not negated:
                 joined.add(crossing.key)
