@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import F, IntegerField
+from django.db.models import Count, F, IntegerField, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import Expression
 
@@ -37,9 +37,10 @@ class CrossDatabaseRank(Expression):
     contains_aggregate = False
     contains_over_clause = False
 
-    def __init__(self, model, lookup, crossing):
+    def __init__(self, model, lookup, crossing, descending=False):
         super().__init__(output_field=IntegerField())
         self.model, self.lookup, self.crossing = model, lookup, crossing
+        self.descending = descending
         field = crossing.field
         name = field.field.target_field.name if crossing.reverse else field.name
         self.key_path = LOOKUP_SEP.join([*crossing.prefix, name])
@@ -54,8 +55,21 @@ class CrossDatabaseRank(Expression):
     def set_source_expressions(self, exprs):
         (self.key,) = exprs
 
-    def _keys(self, compiler):
-        """Return the distinct keys of the rows the query being compiled selects."""
+    def _window(self, query):
+        """Return how many rows the sliced query needs when it sorts by this rank first."""
+        first = query.order_by[0] if query.order_by else None
+        expression = getattr(first, "expression", None)
+        if (
+            query.high_mark is None
+            or query.distinct
+            or not isinstance(expression, CrossDatabaseRank)
+            or expression.lookup != self.lookup
+        ):
+            return None
+        return query.high_mark
+
+    def _key_counts(self, compiler, counted):
+        """Return ``{key: rows}`` (counts only if ``counted``) of the query being compiled."""
         query = compiler.query
         if query.combinator or query.group_by is not None:
             raise CrossDatabaseQueryError(
@@ -66,14 +80,14 @@ class CrossDatabaseRank(Expression):
         inner.clear_ordering(force=True)
         inner.clear_limits()
         inner.clear_select_clause()
-        inner.add_fields([self.key_path])
-        inner.distinct = True
-        rows = inner.get_compiler(using=compiler.using).results_iter()
-        return {row[0] for row in rows} - {None}
+        queryset = QuerySet(model=inner.model, query=inner, using=compiler.using)
+        if not counted:
+            return dict.fromkeys(queryset.values_list(self.key_path, flat=True).distinct(), 0)
+        rows = queryset.values_list(self.key_path).annotate(crossdb_rows=Count("*"))
+        return dict(rows.order_by())
 
-    def _ranks(self, compiler):
-        """Return ``({key: rank}, rank of a missing or NULL value)``."""
-        keys = self._keys(compiler)
+    def _far_ranks(self, keys):
+        """Return ``({key: rank}, rank of a missing or NULL value)`` from the far alias."""
         limit = getattr(settings, "CROSSDB_MAX_IDS", None)
         if limit is not None and len(keys) > limit:
             raise CrossDatabaseLimitError(
@@ -106,15 +120,36 @@ class CrossDatabaseRank(Expression):
             null_rank = rank + 1 if largest else -1
         return ranks, null_rank
 
+    def _plan(self, compiler):
+        """Return ``({key: rank}, rank of a NULL key, rank of any other key)``."""
+        query = compiler.query
+        window = self._window(query)
+        counts = self._key_counts(compiler, counted=window is not None)
+        ranks, null_rank = self._far_ranks(set(counts) - {None})
+        if window is None:
+            return ranks, null_rank, null_rank
+        # A sliced query sorted by this rank first only needs the keys of its
+        # first rows: the CASE names those, every other key ranks beyond them.
+        rank_of = {key: ranks.get(key, null_rank) for key in counts if key is not None}
+        rows_per_rank = {}
+        for key, rows in counts.items():
+            rank = null_rank if key is None else rank_of[key]
+            rows_per_rank[rank] = rows_per_rank.get(rank, 0) + rows
+        descending = self.descending != (not query.standard_ordering)
+        kept, covered = set(), 0
+        for rank in sorted(rows_per_rank, reverse=descending):
+            if covered >= window:
+                break
+            kept.add(rank)
+            covered += rows_per_rank[rank]
+        every = [*rows_per_rank, null_rank]
+        beyond = min(every) - 1 if descending else max(every) + 1
+        named = {key: rank for key, rank in rank_of.items() if rank in kept}
+        return named, (null_rank if null_rank in kept else beyond), beyond
+
     def as_sql(self, compiler, connection):
-        ranks, null_rank = self._ranks(compiler)
+        ranks, null_rank, other_rank = self._plan(compiler)
         key_sql, key_params = compiler.compile(self.key)
-        if not ranks:
-            # Never a bare constant: ORDER BY 0 would name a column position.
-            return (
-                f"CASE WHEN {key_sql} IS NULL THEN {null_rank:d} ELSE {null_rank:d} END",
-                key_params,
-            )
         if all(type(key) is int for key in ranks):
             # Integers written into the SQL: no parameter limit to meet.
             whens = " ".join(f"WHEN {key:d} THEN {rank:d}" for key, rank in ranks.items())
@@ -122,9 +157,11 @@ class CrossDatabaseRank(Expression):
         else:
             whens = " ".join("WHEN %s THEN %s" for _ in ranks)
             params = tuple(value for pair in ranks.items() for value in pair)
+        # Never a bare constant: ORDER BY 0 would name a column position.
+        inner = f"CASE {key_sql} {whens} ELSE {other_rank:d} END" if ranks else f"{other_rank:d}"
         return (
-            f"CASE {key_sql} {whens} ELSE {null_rank:d} END",
-            (*key_params, *params),
+            f"CASE WHEN {key_sql} IS NULL THEN {null_rank:d} ELSE {inner} END",
+            (*key_params, *(key_params if ranks else ()), *params),
         )
 
 
@@ -137,7 +174,7 @@ def _ordering(model, item):
     crossing = find_crossing(model, name)
     if crossing is None or crossing.multi_valued:
         return item  # Django's own, or the path check's error
-    rank = CrossDatabaseRank(model, name, crossing)
+    rank = CrossDatabaseRank(model, name, crossing, descending)
     return rank.desc() if descending else rank.asc()
 
 

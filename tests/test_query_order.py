@@ -95,8 +95,32 @@ def test_ordering_reads_keys_not_rows(queries):
     with queries() as q:
         last = Post.objects.order_by("-author__username", "-id").last()
     assert last.title == "alpha"
-    keys_sql = next(sql for sql in q.sql("blog_db") if "DISTINCT" in sql)
-    assert "author_id" in keys_sql
+    keys_sql = q.sql("blog_db")[0]
+    assert "GROUP BY" in keys_sql and "author_id" in keys_sql
+    assert "CASE" in q.sql("blog_db")[1]
+
+
+@pytest.mark.parametrize(
+    "ordering",
+    [
+        ("editor__username", "id"),
+        ("-editor__username", "id"),
+        ("author__is_staff", "-id"),
+        ("-author__shop_profile__nickname", "title"),
+    ],
+)
+def test_a_page_names_only_the_keys_of_its_rows(ordering, queries):
+    """Sliced, the CASE lists the keys of the first rows only; pages still match."""
+    build_world()
+    whole = [post.title for post in Post.objects.order_by(*ordering)]
+    backwards = [post.title for post in Post.objects.order_by(*ordering).reverse()]
+    for start, stop in ((0, 1), (0, 2), (1, 3), (2, 5), (0, 6), (4, 10)):
+        page = Post.objects.order_by(*ordering)[start:stop]
+        assert [post.title for post in page] == whole[start:stop]
+        back = Post.objects.order_by(*ordering).reverse()[start:stop]
+        assert [post.title for post in back] == backwards[start:stop]
+    assert Post.objects.order_by(*ordering).first().title == whole[0]
+    assert Post.objects.order_by(*ordering).last().title == whole[-1]
 
 
 def test_multi_valued_and_over_the_limit_raise():
