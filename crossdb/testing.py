@@ -47,7 +47,13 @@ class AliasQueries:
         return self
 
     def __exit__(self, *exc_info):
-        return self._stack.__exit__(*exc_info)
+        result = self._stack.__exit__(*exc_info)
+        # CaptureQueriesContext leaves its record open when the block raises,
+        # so later queries would count too; close it where the block ended.
+        for context in self._contexts.values():
+            if context.final_queries is None:
+                context.final_queries = len(context.connection.queries_log)
+        return result
 
 
 def capture_queries(*aliases: str) -> AliasQueries:

@@ -178,3 +178,15 @@ def test_the_pytest_fixture_and_marker(tmp_path):
     assert "1 failed, 2 passed" in output, output
     assert "test_wrong_alias" in output
     assert "names 'auth_user' (lives on 'default')" in output
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_capture_queries_ends_where_a_raising_block_ends():
+    from crossdb.testing import capture_queries
+
+    with pytest.raises(ZeroDivisionError):
+        with capture_queries("default") as q:
+            User.objects.count()
+            1 / 0  # noqa: B018
+    User.objects.count()
+    assert q.count("default") == 1
