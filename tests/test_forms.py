@@ -12,40 +12,11 @@ from django.utils.text import capfirst
 
 from crossdb import routing
 from tests.blog.models import Post
-from tests.shop.models import Badge, Profile
-from tests.twin.models import TwinPost, TwinProfile
+from tests.forms import BadgeForm, PostForm, ProfileForm, TwinPostForm, TwinProfileForm
+from tests.shop.models import Profile
+from tests.twin.models import TwinProfile
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-
-
-class PostForm(forms.ModelForm):
-    class Meta:
-        model = Post
-        fields = ["title", "author", "editor"]
-
-
-class TwinPostForm(forms.ModelForm):
-    class Meta:
-        model = TwinPost
-        fields = ["title", "author", "editor"]
-
-
-class BadgeForm(forms.ModelForm):
-    class Meta:
-        model = Badge
-        fields = ["user", "label"]
-
-
-class ProfileForm(forms.ModelForm):
-    class Meta:
-        model = Profile
-        fields = ["user", "nickname"]
-
-
-class TwinProfileForm(forms.ModelForm):
-    class Meta:
-        model = TwinProfile
-        fields = ["user", "nickname"]
 
 
 @pytest.fixture

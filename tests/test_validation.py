@@ -1,26 +1,14 @@
 """Validation reads the target alias: ``full_clean()``, ``ModelForm``, ``ModelChoiceField``."""
 
 import pytest
-from django import forms
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
 from tests.blog.models import Post
+from tests.forms import PostForm, TwinPostForm
 from tests.twin.models import TwinPost
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-
-
-class PostForm(forms.ModelForm):
-    class Meta:
-        model = Post
-        fields = ["title", "author", "editor"]
-
-
-class TwinPostForm(forms.ModelForm):
-    class Meta:
-        model = TwinPost
-        fields = ["title", "author", "editor"]
 
 
 @pytest.fixture
