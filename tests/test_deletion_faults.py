@@ -7,7 +7,8 @@ dependent deleted while the row it pointed at stayed.
 """
 
 import contextlib
-from contextlib import contextmanager
+import os
+from contextlib import ExitStack, contextmanager
 
 import pytest
 from django.contrib.auth.models import User
@@ -182,8 +183,44 @@ def _two_phase_path(settings):
         with connections[alias].cursor() as cursor:
             cursor.execute("SHOW max_prepared_transactions")
             if int(cursor.fetchone()[0]) < 1:
+                # CI enables prepared transactions: there the real path must run.
+                assert not os.environ.get("CROSSDB_REQUIRE_2PC"), (
+                    f"CROSSDB_REQUIRE_2PC is set but {alias!r}'s server has "
+                    "max_prepared_transactions = 0"
+                )
                 return "refused"
     return "2pc"
+
+
+@contextmanager
+def server_without_prepared_transactions(order):
+    """Make every alias's server answer max_prepared_transactions = 0."""
+
+    def wrapper(execute, sql, params, many, context):
+        if sql.strip().upper() == "SHOW MAX_PREPARED_TRANSACTIONS":
+            sql = "SELECT '0'"
+        return execute(sql, params, many, context)
+
+    with ExitStack() as stack:
+        for alias in order:
+            stack.enter_context(connections[alias].execute_wrapper(wrapper))
+        yield
+
+
+def test_two_phase_commit_is_refused_before_any_write_without_prepared_transactions(settings):
+    users = build(CROSS)
+    before = snapshot(CROSS)
+    settings.CROSSDB_DELETE_TWO_PHASE_COMMIT = True
+    order = ["default", "blog_db", "shop_db"]
+    if not deletion_2pc.applies(order):
+        # Not every alias is PostgreSQL: the ordered commits run instead.
+        users["ann"].delete()
+        assert not User.objects.filter(username="ann").exists()
+        return
+    with server_without_prepared_transactions(order):
+        with pytest.raises(ImproperlyConfigured, match="max_prepared_transactions = 0"):
+            users["ann"].delete()
+    assert snapshot(CROSS) == before
 
 
 def test_two_phase_commit_opt_in(settings):
