@@ -232,9 +232,7 @@ def recover(aliases=None) -> dict[str, str]:
                 # finished between the listing and the lock.
                 remaining = prepared(holders)
                 present = {
-                    part: (gid, alias)
-                    for part, (gid, alias) in present.items()
-                    if gid in remaining
+                    part: (gid, alias) for part, (gid, alias) in present.items() if gid in remaining
                 }
                 action = decide(present, parts)
                 for _part, (gid, alias) in sorted(present.items()):

@@ -92,7 +92,7 @@ class DjangoCollector(Collector):
 @pytest.mark.django_db(databases="__all__")
 def test_django_collect_asks_the_overridable_methods_on_self_using():
     """Every relation's dependents come from related_objects(), on self.using."""
-    users = build(TWIN)
+    build(TWIN)
     collector = DjangoCollector(using="default")
     collector.collect(list(TWIN.Post.objects.filter(title="b1")))
     looked_up = {model for verb, _alias, model in collector.asked if verb == "related_objects"}
@@ -123,7 +123,7 @@ def test_without_the_seam_django_asks_the_wrong_database():
 @pytest.mark.django_db(databases="__all__")
 def test_django_delete_writes_only_on_self_using():
     """Each alias's share can be handed to Django's delete() as its own Collector."""
-    users = build(TWIN)
+    build(TWIN)
     collector = DjangoCollector(using="default")
     collector.collect(list(TWIN.Post.objects.filter(title="b1")))
     with capture_queries(*connections) as queries:

@@ -171,8 +171,6 @@ def collect(
     state = state_of(self)
     alias = _alias_of_objs(self, objs, source, reverse_dependency)
     root = not state.stack
-    if not isinstance(objs, models.QuerySet):
-        _prime_parents_on(alias, objs)
     previous, self.using = self.using, alias
     state.stack.append(alias)
     try:
@@ -201,6 +199,8 @@ def add(self, objs, source=None, nullable=False, reverse_dependency=False):
     """Record ``objs`` for deletion on the current alias; refuse a model on two aliases."""
     new_objs = DJANGO["add"](self, objs, source, nullable, reverse_dependency=reverse_dependency)
     if new_objs:
+        # Before Django's collect() reads their parents through the descriptor.
+        _prime_parents_on(self.using, new_objs)
         state = state_of(self)
         model = type(new_objs[0])
         current = state.aliases.setdefault(model, self.using)
