@@ -10,13 +10,14 @@ import random
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections
+from django.db import connections, models
 from django.test import TransactionTestCase, override_settings
+from django.test.utils import isolate_apps
 
+from crossdb import CrossDatabaseForeignKey
 from crossdb.testing import capture_queries
-from tests.ondelete.models import Person, Pet
 from tests.ondelete.twins.models import Employee, StaffPost
-from tests.ondelete.worlds import CROSS, TWIN, build, home_alias, snapshot
+from tests.ondelete.worlds import CROSS, TWIN, build, snapshot
 
 RULED = {"blog", "shop", "tooling", "ondelete"}
 
@@ -162,15 +163,39 @@ for _r, (_router_name, _routers) in enumerate(ROUTERS.items()):
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
+@isolate_apps("tests.ondelete")
 def test_using_another_alias_without_routers_cascades_there():
     """Django's ``test_foreign_key_deletion`` with the field declared as crossdb's."""
-    alias = home_alias(Person)
-    with override_settings(DATABASE_ROUTERS=[]):
-        marty = Person.objects.using(alias).create(name="Marty Alchin")
-        Pet.objects.using(alias).create(name="Fido", owner=marty)
-        assert Pet.objects.using(alias).get().owner.name == "Marty Alchin"
-        with capture_queries(*connections) as queries:
-            Person.objects.using(alias).get(name="Marty Alchin").delete()
-        assert {a for a, n in queries.counts().items() if n} == {alias}
-        assert not Pet.objects.using(alias).exists()
-        assert not Person.objects.using(alias).exists()
+
+    class Person(models.Model):
+        name = models.CharField(max_length=50)
+
+        class Meta:
+            app_label = "ondelete"
+
+    class Pet(models.Model):
+        name = models.CharField(max_length=50)
+        owner = CrossDatabaseForeignKey(Person, models.CASCADE, related_name="pets")
+
+        class Meta:
+            app_label = "ondelete"
+
+    # Both tables on one alias that is not default, as Django's "other".
+    alias = "shop_db"
+    with connections[alias].schema_editor() as editor:
+        editor.create_model(Person)
+        editor.create_model(Pet)
+    try:
+        with override_settings(DATABASE_ROUTERS=[]):
+            marty = Person.objects.using(alias).create(name="Marty Alchin")
+            Pet.objects.using(alias).create(name="Fido", owner=marty)
+            assert Pet.objects.using(alias).get().owner.name == "Marty Alchin"
+            with capture_queries(*connections) as queries:
+                Person.objects.using(alias).get(name="Marty Alchin").delete()
+            assert {a for a, n in queries.counts().items() if n} == {alias}
+            assert not Pet.objects.using(alias).exists()
+            assert not Person.objects.using(alias).exists()
+    finally:
+        with connections[alias].schema_editor() as editor:
+            editor.delete_model(Pet)
+            editor.delete_model(Person)

@@ -120,13 +120,3 @@ class Reply(models.Model):
     class Meta:
         ordering = ["id"]
 
-
-class Person(models.Model):
-    """Django's ``multiple_database`` Person, both ends of a crossdb field on one alias."""
-
-    name = models.CharField(max_length=50)
-
-
-class Pet(models.Model):
-    name = models.CharField(max_length=50)
-    owner = CrossDatabaseForeignKey(Person, models.CASCADE, related_name="pets")
