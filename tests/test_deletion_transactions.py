@@ -12,7 +12,8 @@ from django.http import HttpResponse
 from django.test import override_settings
 from django.urls import path, reverse
 
-from tests.ondelete.worlds import CROSS, TWIN, build, snapshot
+from crossdb import audit
+from tests.ondelete.worlds import CROSS, TWIN, build, home_alias, snapshot
 from tests.test_deletion_faults import Boom, failing_commit
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -151,3 +152,18 @@ def test_the_admin_delete_view_under_a_failing_outer_commit_loses_nothing(client
     with failing_commit("default"), pytest.raises(OperationalError):
         client.post(url, {"post": "yes"})
     assert snapshot(CROSS) == before
+
+
+def test_crossdb_audit_fix_inside_the_callers_block_rolls_back_with_it():
+    users = build(CROSS)
+    # A user removed behind Django's back: its posts and their mentions dangle.
+    User.objects.filter(pk=users["ann"].pk)._raw_delete("default")
+    CROSS.Track.objects.all().delete()  # its RESTRICT would block the fix
+    before = snapshot(CROSS)
+    with pytest.raises(Boom), transaction.atomic(using=home_alias(CROSS.Post)):
+        reports = audit.audit([CROSS.Post], ["author"], fix=True)
+        assert reports[0].fixed_rows == 2
+        raise Boom
+    assert snapshot(CROSS) == before
+    audit.audit([CROSS.Post], ["author"], fix=True)
+    assert [row[0] for row in snapshot(CROSS)["Post"]] == ["b1"]
