@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from crossdb import routing
 from crossdb.routers import AppLabelRouter
+from crossdb.serializers import target_alias
 from tests.blog.models import Comment, Post
 from tests.shop.models import Profile
 from tests.twin.models import TwinPost
@@ -106,3 +107,17 @@ def test_allow_relation_for_crossdb_pairs():
     with override_settings(DATABASE_ROUTERS=["tests.routers.RefusingRouter"]):
         assert router.allow_relation(user, post) is False
         assert routing.relation_answer(user, post) is False
+
+
+@pytest.mark.parametrize(
+    ("routers", "fixture_alias", "expected"),
+    [
+        (["crossdb.routers.AppLabelRouter"], "blog_db", "default"),
+        (["tests.routers.BlogRouter", "tests.routers.ShopRouter"], "blog_db", "default"),
+        # No router: ``loaddata --database shop_db`` finds the target there.
+        ([], "shop_db", "shop_db"),
+    ],
+)
+def test_natural_keys_are_looked_up_where_the_target_lives(routers, fixture_alias, expected):
+    with override_settings(DATABASE_ROUTERS=routers):
+        assert target_alias(Post._meta.get_field("author"), fixture_alias) == expected
