@@ -119,4 +119,3 @@ class Reply(models.Model):
 
     class Meta:
         ordering = ["id"]
-
