@@ -6,8 +6,8 @@ from django.db import connections
 from django.test import override_settings
 
 from crossdb.testing import capture_queries
-from tests.blog.models import Post
 from tests import settings
+from tests.blog.models import Post
 from tests.settings import ROUTER_CHAINS
 
 ALL_DATABASES = ["default", "blog_db", "shop_db"]

@@ -176,7 +176,9 @@ def start() -> Clusters:
     except BaseException as error:
         stop(clusters)
         details = getattr(error, "stderr", "") or ""
-        raise RuntimeError(f"could not start the PostgreSQL primary and standby: {details}")
+        raise RuntimeError(
+            f"could not start the PostgreSQL primary and standby: {details}"
+        ) from error
     _clusters = clusters
     return clusters
 
