@@ -32,7 +32,7 @@ PREFERRED_PORTS = (55432, 55433)
 # cancels its own queries for replay (max_standby_streaming_delay = -1).
 SERVER_OPTIONS = (
     "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "
-    "-c synchronous_commit=off -c wal_level=replica -c max_wal_senders=4 "
+    "-c wal_level=replica -c max_wal_senders=4 "
     "-c hot_standby=on -c max_standby_streaming_delay=-1 -c max_connections=40 "
     "-c max_prepared_transactions=16"
 )
