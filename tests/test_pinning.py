@@ -172,6 +172,7 @@ def test_a_write_in_sync_to_async_pins_its_caller():
     async def main():
         with pin_after_write() as scope:
             await sync_to_async(User.objects.using("default").create)(username="ann")
+            await sync_to_async(connections.close_all)()  # the worker thread's own
             return is_pinned(), scope.wrote
 
     assert asyncio.run(main()) == (True, True)
@@ -273,6 +274,7 @@ def test_the_middleware_in_async_mode():
         seen["before"] = is_pinned()
         await sync_to_async(create_user)()
         seen["after"] = is_pinned()
+        await sync_to_async(connections.close_all)()  # the worker thread's own
         return HttpResponse("ok")
 
     middleware = PinningMiddleware(view)

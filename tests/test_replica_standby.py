@@ -11,7 +11,12 @@ reaches the replicas.
 
 import json
 import random
+import signal
+import socket
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -296,3 +301,38 @@ def test_migrate_all_leaves_the_standby_alone():
     assert "replica" not in out.getvalue()
     with pytest.raises(CommandError, match=r"replica \(of default\)"):
         call_command("migrate_all", "--database", "replica", stdout=StringIO())
+
+
+STARTS_AND_FAILS = """
+import os, sys, time
+from tests import pg_standby
+clusters = pg_standby.start()
+print(clusters.root, clusters.primary_port, clusters.standby_port, flush=True)
+if sys.argv[1] == "raise":
+    raise RuntimeError("a failing test run")
+time.sleep(60)
+"""
+
+
+def listening(port):
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("ending", ["raise", "sigterm"])
+def test_both_servers_are_stopped_and_removed_however_the_run_ends(ending):
+    process = subprocess.Popen(
+        [sys.executable, "-c", STARTS_AND_FAILS, ending],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    root, *ports = process.stdout.readline().split()
+    assert Path(root).is_dir() and all(listening(int(port)) for port in ports)
+    if ending == "sigterm":
+        process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert not Path(root).exists()
+    assert not any(listening(int(port)) for port in ports)
