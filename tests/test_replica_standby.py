@@ -26,6 +26,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connections, transaction
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
+from django.urls import reverse
 
 from crossdb.management.commands.migrate_all import ordered_aliases
 from crossdb.pinning import PinnedReadsRouter, PinningMiddleware, pin_to_primaries
@@ -336,3 +337,16 @@ def test_both_servers_are_stopped_and_removed_however_the_run_ends(ending):
     assert process.returncode != 0
     assert not Path(root).exists()
     assert not any(listening(int(port)) for port in ports)
+
+
+def test_the_admin_delete_confirmation_under_lag_lists_dependents_created_just_before(
+    blog, lag, client
+):
+    ann, _bob = blog
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+    replayed()  # the session and the admin user, as the replica serves them
+    with lag():
+        Post.objects.create(title="late post", author=ann)
+        page = client.get(reverse("admin:auth_user_delete", args=[ann.pk])).content.decode()
+    assert "Post: late post" in page and "Post: a1" in page
+    assert "<li>Posts: 3</li>" in page
