@@ -114,3 +114,9 @@ def test_migrate_all_skips_the_mirrors():
     out = StringIO()
     call_command("migrate_all", "--check", stdout=out, stderr=StringIO())
     assert "replica" not in out.getvalue()
+
+
+def test_the_system_checks_accept_the_replicas():
+    out = StringIO()
+    call_command("check", stdout=out)
+    assert "no issues" in out.getvalue()

@@ -350,3 +350,9 @@ def test_the_admin_delete_confirmation_under_lag_lists_dependents_created_just_b
         page = client.get(reverse("admin:auth_user_delete", args=[ann.pk])).content.decode()
     assert "Post: late post" in page and "Post: a1" in page
     assert "<li>Posts: 3</li>" in page
+
+
+def test_the_system_checks_accept_the_replicas():
+    out = StringIO()
+    call_command("check", stdout=out)
+    assert "no issues" in out.getvalue()
