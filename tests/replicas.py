@@ -12,6 +12,7 @@ import random
 from django.contrib.auth.models import User
 from django.db.models import Prefetch
 
+from crossdb.pinning import pin_to_primaries
 from tests.blog.models import Comment, Post
 
 PRIMARY = "default"
@@ -95,3 +96,25 @@ def related_reads():
             (c.text, c.post.title, c.author.username) for c in Comment.objects.all()
         ),
     }
+
+
+def write_blog():
+    """Write two authors with posts and comments to the primaries; return the authors."""
+    ann = User.objects.create(username="ann", email="ann@example.com")
+    bob = User.objects.create(username="bob", email="bob@example.com")
+    for title, author in (("a1", ann), ("a2", ann), ("b1", bob)):
+        post = Post.objects.create(title=title, author=author, editor=bob)
+        Comment.objects.create(post=post, author=bob, text=f"on {title}")
+    return ann, bob
+
+
+def read_through_replicas_and_primaries(queries):
+    """Return ``related_reads()`` unpinned and pinned, checking where each read went."""
+    with queries() as q:
+        on_replicas = related_reads()
+    assert q.count("default") == q.count("blog_db") == 0
+    assert q.count("replica") > 0 and q.count("blog_replica") > 0
+    with queries() as q, pin_to_primaries():
+        on_primaries = related_reads()
+    assert q.count("replica") == q.count("blog_replica") == 0
+    return on_replicas, on_primaries

@@ -17,9 +17,9 @@ from django.db import connections
 from django.http import HttpResponse
 
 from crossdb.management.commands.migrate_all import ordered_aliases
-from crossdb.pinning import PinningMiddleware, pin_to_primaries
-from tests.blog.models import Comment, Post
-from tests.replicas import related_reads
+from crossdb.pinning import PinningMiddleware
+from tests.blog.models import Post
+from tests.replicas import read_through_replicas_and_primaries, write_blog
 from tests.shop.models import Mention
 
 # Committed rows: the mirrors are other connections to the same databases.
@@ -28,12 +28,7 @@ pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
 @pytest.fixture
 def blog():
-    ann = User.objects.create(username="ann")
-    bob = User.objects.create(username="bob")
-    for title, author in (("a1", ann), ("a2", ann), ("b1", bob)):
-        post = Post.objects.create(title=title, author=author, editor=bob)
-        Comment.objects.create(post=post, author=bob, text=f"on {title}")
-    return ann, bob
+    return write_blog()
 
 
 def test_the_replicas_are_mirrors_of_their_primaries():
@@ -45,13 +40,7 @@ def test_the_replicas_are_mirrors_of_their_primaries():
 
 
 def test_related_reads_go_to_the_replicas_and_are_right(blog, queries):
-    with queries() as q:
-        on_replicas = related_reads()
-    assert q.count("default") == q.count("blog_db") == 0
-    assert q.count("replica") > 0 and q.count("blog_replica") > 0
-    with queries() as q, pin_to_primaries():
-        on_primaries = related_reads()
-    assert q.count("replica") == q.count("blog_replica") == 0
+    on_replicas, on_primaries = read_through_replicas_and_primaries(queries)
     assert on_replicas == on_primaries
     assert on_primaries["forward"] == [("a1", "ann"), ("a2", "ann"), ("b1", "bob")]
 
