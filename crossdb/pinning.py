@@ -118,18 +118,23 @@ def watch_writes(connection, **kwargs):
         connection.execute_wrappers.insert(0, _note_writes)
 
 
-# Connections are per thread: each one gets the detector when it connects,
-# including those of sync_to_async's threads.  Outside a scope it is one
-# context variable lookup per statement.
-connection_created.connect(watch_writes, dispatch_uid="crossdb.pinning.watch_writes")
+def start_watching_writes() -> None:
+    """Give every connection the write detector from now on (idempotent).
+
+    Connections are per thread: each one gets the detector when it connects,
+    including those of sync_to_async's threads; this thread's open ones get it
+    now.  Projects that never detect writes pay nothing; the others pay one
+    context variable lookup per statement outside a scope.
+    """
+    connection_created.connect(watch_writes, dispatch_uid="crossdb.pinning.watch_writes")
+    for connection in connections.all(initialized_only=True):
+        watch_writes(connection)
 
 
 @contextmanager
 def pin_after_write(pinned: bool = False) -> Iterator[WriteScope]:
     """Pin the rest of the block once it writes through any connection (or from the start)."""
-    # This thread's connections may have connected before this module was imported.
-    for connection in connections.all(initialized_only=True):
-        watch_writes(connection)
+    start_watching_writes()
     scope = WriteScope(pinned=pinned)
     token = _scope.set(scope)
     try:
@@ -156,6 +161,8 @@ class PinningMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+        # At start-up, before any request thread connects.
+        start_watching_writes()
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 

@@ -6,7 +6,11 @@ the test databases, the pin is read back from ``is_pinned()`` and the routers.
 """
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -281,3 +285,30 @@ def test_the_middleware_in_async_mode():
     response = asyncio.run(middleware(RequestFactory().get("/")))
     assert seen == {"before": False, "after": True}
     assert "crossdb_pinned" in response.cookies
+
+
+WITHOUT_DETECTION = """
+import django
+django.setup()
+from django.db import connections
+from crossdb import pinning, routers
+with pinning.pin_to_primaries():
+    connections["default"].cursor().execute("SELECT 1")
+print(pinning._note_writes in connections["default"].execute_wrappers)
+with pinning.pin_after_write():
+    print(pinning._note_writes in connections["default"].execute_wrappers)
+"""
+
+
+def test_only_projects_that_detect_writes_get_the_detector():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env["CROSSDB_TEST_PROFILE"] = "sqlite"
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DETECTION],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split() == ["False", "True"]
