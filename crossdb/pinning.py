@@ -65,15 +65,14 @@ def is_pinned() -> bool:
 class pin_to_primaries:
     """Send every read to the primaries inside: ``with pin_to_primaries():`` or a decorator."""
 
-    def __init__(self):
-        self._tokens = []
-
+    # A depth, not a token: one instance may be entered by several threads
+    # or tasks at once, each in its own context.
     def __enter__(self):
-        self._tokens.append(_pin_depth.set(_pin_depth.get() + 1))
+        _pin_depth.set(_pin_depth.get() + 1)
         return self
 
     def __exit__(self, *exc_info):
-        _pin_depth.reset(self._tokens.pop())
+        _pin_depth.set(_pin_depth.get() - 1)
 
     def __call__(self, function):
         # A fresh pin per call: one decorated function may run in several

@@ -174,8 +174,11 @@ def start() -> Clusters:
         _start_server(clusters, "standby", standby_port)
         _wait_until_streaming(clusters)
     except BaseException as error:
-        stop(clusters)
         details = getattr(error, "stderr", "") or ""
+        # The servers' own logs say why; they go with the directory.
+        for log in sorted(root.glob("*.log")):
+            details += f"\n{log.name}:\n{log.read_text()[-2000:]}"
+        stop(clusters)
         raise RuntimeError(
             f"could not start the PostgreSQL primary and standby: {details}"
         ) from error

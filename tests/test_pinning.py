@@ -95,6 +95,25 @@ def test_a_pin_belongs_to_its_thread():
     assert seen == {"self": True, "other": False}
 
 
+def test_one_pin_shared_by_threads_pins_each_while_inside():
+    pin = pin_to_primaries()
+    barrier = threading.Barrier(4)
+    seen = []
+
+    def worker():
+        with pin:
+            barrier.wait()
+            seen.append(is_pinned())
+        seen.append(is_pinned())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(seen) == [False] * 4 + [True] * 4
+
+
 def test_a_pin_belongs_to_its_task_and_reaches_sync_to_async():
     async def task(pin, gate):
         if pin:
