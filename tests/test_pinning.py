@@ -331,3 +331,14 @@ def test_only_projects_that_detect_writes_get_the_detector():
         check=True,
     )
     assert result.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.django_db(databases=PRIMARIES)
+def test_first_in_middleware_a_login_pins_the_client(client, settings):
+    settings.MIDDLEWARE = ["crossdb.pinning.PinningMiddleware", *settings.MIDDLEWARE]
+    User.objects.create_superuser("admin", "admin@example.com", "pw")
+    page = client.get("/admin/login/")
+    assert "crossdb_pinned" not in page.cookies
+    response = client.post("/admin/login/", {"username": "admin", "password": "pw"})
+    assert response.status_code == 302
+    assert response.cookies["crossdb_pinned"]["max-age"] == 15
