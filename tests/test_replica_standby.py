@@ -351,3 +351,26 @@ def test_the_system_checks_accept_the_replicas():
     out = StringIO()
     call_command("check", stdout=out)
     assert "no issues" in out.getvalue()
+
+
+def test_unpinned_related_reads_under_lag_behave_as_documented(blog, lag):
+    # docs/replicas.rst, "What reads where": a target the replica lacks is a
+    # key without a row there, never another row.
+    ann, _bob = blog
+    with lag():
+        carl = User.objects.create(username="carl")
+        Post.objects.create(title="fresh", author=carl)
+        Post.objects.create(title="late", author=ann)
+        on_primary = Post.objects.using("blog_db").filter(title="fresh")
+        for loaded in (on_primary.prefetch_related("author"), on_primary.select_related("author")):
+            (post,) = loaded
+            with pytest.raises(Post.author.RelatedObjectDoesNotExist):
+                post.author
+        assert list(on_primary.filter(author__username="carl")) == []
+        assert list(on_primary.values_list("title", "author__username")) == [("fresh", None)]
+        assert [p.title for p in ann.blog_posts.all()] == ["a1", "a2"]
+        (user,) = User.objects.filter(username="ann").prefetch_related("blog_posts")
+        assert [p.title for p in user.blog_posts.all()] == ["a1", "a2"]
+        with pin_to_primaries():
+            assert [p.title for p in ann.blog_posts.all()] == ["a1", "a2", "late"]
+            assert list(on_primary.values_list("title", "author__username")) == [("fresh", "carl")]
