@@ -19,26 +19,38 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # The SQLite profile always; PostgreSQL when CROSSDB_POSTGRES_URL is set,
-# MariaDB when CROSSDB_MYSQL_URL is set, mixed when both are.
-# CROSSDB_REQUIRE_ALL=1 (CI) fails unless all four profiles run.
+# MariaDB when CROSSDB_MYSQL_URL is set, mixed when both are; the replica
+# suite on TEST MIRRORs always, and on a PostgreSQL primary and streaming
+# standby of its own (tests/pg_standby.py) when the server binaries are
+# installed (pg_config --bindir, or CROSSDB_PG_BINDIR).
+# CROSSDB_REQUIRE_ALL=1 (CI) fails unless all six profiles run.
+REPLICA_SUITE := tests/test_replica_routing.py tests/test_pinning.py
+SUITE_replica := $(REPLICA_SUITE) tests/test_replica_standby.py
+SUITE_replica_mirror := $(REPLICA_SUITE) tests/test_replica_mirror.py
+PG_BINDIR_FOUND = $(BIN)/python -c "import sys; from tests import pg_standby; sys.exit(not pg_standby.available())"
 test: $(STAMP)
 	@profiles="sqlite"; \
 	if [ -n "$$CROSSDB_POSTGRES_URL" ]; then profiles="$$profiles postgresql"; fi; \
 	if [ -n "$$CROSSDB_MYSQL_URL" ]; then profiles="$$profiles mysql"; fi; \
 	if [ -n "$$CROSSDB_POSTGRES_URL" ] && [ -n "$$CROSSDB_MYSQL_URL" ]; then profiles="$$profiles mixed"; fi; \
-	if [ -n "$$CROSSDB_REQUIRE_ALL" ] && [ "$$profiles" != "sqlite postgresql mysql mixed" ]; then \
+	profiles="$$profiles replica_mirror"; \
+	if $(PG_BINDIR_FOUND); then profiles="$$profiles replica"; fi; \
+	if [ -n "$$CROSSDB_REQUIRE_ALL" ] && [ "$$profiles" != "sqlite postgresql mysql mixed replica_mirror replica" ]; then \
 		echo "CROSSDB_REQUIRE_ALL is set but only these profiles can run: $$profiles"; exit 1; fi; \
 	failed=""; \
 	for profile in $$profiles; do \
 		echo "=== profile: $$profile ==="; \
-		CROSSDB_TEST_PROFILE=$$profile $(BIN)/python -m pytest $(PYTEST_ARGS) || failed="$$failed $$profile"; \
+		case $$profile in replica) paths="$(SUITE_replica)";; \
+			replica_mirror) paths="$(SUITE_replica_mirror)";; *) paths="";; esac; \
+		CROSSDB_TEST_PROFILE=$$profile $(BIN)/python -m pytest $(PYTEST_ARGS) $$paths || failed="$$failed $$profile"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED profiles:$$failed"; exit 1; fi; \
 	echo "all profiles passed: $$profiles"
 
-# One profile: make test-profile PROFILE=postgresql
+# One profile: make test-profile PROFILE=postgresql (replica profiles: the replica suite)
 test-profile: $(STAMP)
-	CROSSDB_TEST_PROFILE=$(PROFILE) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	CROSSDB_TEST_PROFILE=$(PROFILE) $(BIN)/python -m pytest $(PYTEST_ARGS) \
+		$(SUITE_$(PROFILE))
 
 lint: $(STAMP)
 	$(BIN)/ruff check crossdb tests sandbox

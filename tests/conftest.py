@@ -6,10 +6,17 @@ from django.db import connections
 from django.test import override_settings
 
 from crossdb.testing import capture_queries
+from tests import settings
 from tests.blog.models import Post
 from tests.settings import ROUTER_CHAINS
 
 ALL_DATABASES = ["default", "blog_db", "shop_db"]
+
+# The real-standby and TEST MIRROR tests need the replica aliases of their profile.
+collect_ignore_glob = [
+    *(["test_replica_standby*.py"] if settings.PROFILE != "replica" else []),
+    *(["test_replica_mirror*.py"] if settings.PROFILE != "replica_mirror" else []),
+]
 
 # Copies of tables in databases that must never be read from: a query sent to
 # the wrong alias finds these (holding wrong rows under the same ids) instead
@@ -28,6 +35,10 @@ def django_db_setup(django_db_setup, django_db_blocker):
                         # The table alone: its many-to-many tables would need
                         # auth_group, which is not there either.
                         editor.execute(*editor.table_sql(model))
+        if settings.PROFILE == "replica":
+            from tests import pg_standby
+
+            pg_standby.point_mirrors_at_standby(connections, settings.REPLICA_OF)
 
 
 @pytest.fixture

@@ -5,7 +5,14 @@ The backend profile comes from ``CROSSDB_TEST_PROFILE``:
 - ``sqlite`` (default): every alias is SQLite; needs no server;
 - ``postgresql``: every alias on ``CROSSDB_POSTGRES_URL``'s server;
 - ``mysql``: every alias on ``CROSSDB_MYSQL_URL``'s server (MariaDB);
-- ``mixed``: default on PostgreSQL, blog_db on MariaDB, shop_db on SQLite.
+- ``mixed``: default on PostgreSQL, blog_db on MariaDB, shop_db on SQLite;
+- ``replica``: default, blog_db and shop_db on a PostgreSQL primary of the run's
+  own, ``replica`` (of default) and ``blog_replica`` (of blog_db) on its
+  streaming hot standby (``tests/pg_standby.py``; needs the server binaries);
+- ``replica_mirror``: the same aliases on SQLite, the replicas as TEST MIRRORs.
+
+The two replica profiles route reads to the replicas (``DATABASE_REPLICAS``):
+they run the replica suite (see the Makefile), not the whole one.
 
 Each alias gets its own database, named after the URL's database name and the
 alias; ``CROSSDB_TEST_DB_SUFFIX`` keeps concurrent runs apart.
@@ -17,7 +24,7 @@ import tempfile
 import dj_database_url
 
 PROFILE = os.environ.get("CROSSDB_TEST_PROFILE", "sqlite")
-PROFILES = ("sqlite", "postgresql", "mysql", "mixed")
+PROFILES = ("sqlite", "postgresql", "mysql", "mixed", "replica", "replica_mirror")
 if PROFILE not in PROFILES:
     raise RuntimeError(f"CROSSDB_TEST_PROFILE must be one of {PROFILES}, not {PROFILE!r}")
 
@@ -46,11 +53,14 @@ def _sqlite(alias: str) -> dict:
 
 
 def _database(alias: str) -> dict:
+    if PROFILE == "replica":
+        return _on_primary(alias)
     engine = {
         "sqlite": "sqlite",
         "postgresql": "postgresql",
         "mysql": "mysql",
         "mixed": {"default": "postgresql", "blog_db": "mysql", "shop_db": "sqlite"}[alias],
+        "replica_mirror": "sqlite",
     }[PROFILE]
     if engine == "postgresql":
         return _server("CROSSDB_POSTGRES_URL", alias)
@@ -59,7 +69,30 @@ def _database(alias: str) -> dict:
     return _sqlite(alias)
 
 
+def _on_primary(alias: str) -> dict:
+    from tests import pg_standby
+
+    name = f"crossdb_{alias}{SUFFIX}"
+    config = pg_standby.settings_for(STANDBY, STANDBY.primary_port, name)
+    return {**config, "TEST": {"NAME": f"test_{name}"}}
+
+
+# {primary: replica} of the replica profiles.
+REPLICA_OF = {"default": "replica", "blog_db": "blog_replica"}
+if PROFILE == "replica":
+    from tests import pg_standby
+
+    STANDBY = pg_standby.start()
+
 DATABASES = {alias: _database(alias) for alias in ALIASES}
+if PROFILE in ("replica", "replica_mirror"):
+    # TEST MIRROR: the test run creates no database for a replica; on the
+    # real standby the conftest points it back at the standby's copy.
+    for _primary, _replica in REPLICA_OF.items():
+        DATABASES[_replica] = {**DATABASES[_primary], "TEST": {"MIRROR": _primary}}
+        if PROFILE == "replica":
+            DATABASES[_replica]["PORT"] = str(STANDBY.standby_port)
+    DATABASE_REPLICAS = {primary: [replica] for primary, replica in REPLICA_OF.items()}
 
 # CROSSDB_TEST_ROUTER picks the router chain the whole suite runs under; the
 # core tests also switch between them with the ``any_router`` fixture.

@@ -5,7 +5,10 @@ variable names another database (parsed by dj-database-url; engines may mix):
 
 - ``DATABASE_URL``: default (auth, admin, sessions, the twin app);
 - ``DATABASE_URL_BLOG``: blog_db;
-- ``DATABASE_URL_SHOP``: shop_db.
+- ``DATABASE_URL_SHOP``: shop_db;
+- ``DATABASE_URL_REPLICA`` (optional): ``replica``, a read replica of default:
+  reads of default's models go there, unless pinned (``crossdb.pinning``,
+  whose middleware is then installed); ``make demo`` has none.
 
 ``SANDBOX_VAR`` moves the SQLite files elsewhere (the end-to-end test uses it).
 """
@@ -36,6 +39,11 @@ for _config in DATABASES.values():
 
 DATABASE_ROUTERS = ["crossdb.routers.AppLabelRouter"]
 DATABASE_ROUTING_RULES = {"blog": "blog_db", "shop": "shop_db"}
+DATABASE_REPLICAS = {}
+if os.environ.get("DATABASE_URL_REPLICA"):
+    DATABASES["replica"] = dj_database_url.parse(os.environ["DATABASE_URL_REPLICA"])
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_REPLICAS["default"] = ["replica"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,6 +68,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+if DATABASE_REPLICAS:
+    # Each request reads its own writes, and the client's next ones for a while.
+    MIDDLEWARE.insert(0, "crossdb.pinning.PinningMiddleware")
 ROOT_URLCONF = "config.urls"
 TEMPLATES = [
     {

@@ -1,4 +1,8 @@
-"""``manage.py migrate_all``: run ``migrate`` on every database alias."""
+"""``manage.py migrate_all``: run ``migrate`` on every database alias but the replicas.
+
+A replica (an alias ``DATABASE_REPLICAS`` names) gets its schema from its
+primary by replication, and a hot standby refuses writes: it is skipped.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from django.core.management.commands import migrate
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
+
+from crossdb.routers import primary_of, replica_aliases
 
 # migrate's options handed on to each run; --database is migrate_all's own.
 PASSED_THROUGH = (
@@ -26,11 +32,20 @@ PASSED_THROUGH = (
 
 
 def ordered_aliases(selected=None) -> list[str]:
-    """Return ``default`` first, then the other aliases in sorted order."""
+    """Return ``default`` first, then the other aliases in sorted order; no replica."""
     aliases = list(selected or settings.DATABASES)
     unknown = sorted(set(aliases) - set(settings.DATABASES))
     if unknown:
         raise CommandError(f"Not in DATABASES: {', '.join(unknown)}.")
+    replicas = replica_aliases()
+    named = sorted(set(selected or ()) & replicas)
+    if named:
+        primaries = ", ".join(f"{alias} (of {primary_of(alias)})" for alias in named)
+        raise CommandError(
+            f"Replicas are not migrated: {primaries}; migrate the primary, "
+            "replication brings the schema (DATABASE_REPLICAS)."
+        )
+    aliases = [alias for alias in aliases if alias not in replicas]
     return sorted(set(aliases), key=lambda alias: (alias != DEFAULT_DB_ALIAS, alias))
 
 
@@ -48,7 +63,8 @@ class _WithoutDatabaseOption:
 class Command(BaseCommand):
     help = (
         "Run migrate on every database alias, default first, then the others in sorted "
-        "order; the routers' allow_migrate decides what goes where. Takes migrate's options. "
+        "order, skipping the replicas of DATABASE_REPLICAS; the routers' allow_migrate "
+        "decides what goes where. Takes migrate's options. "
         "Exits with status 1 if migrate fails on any alias."
     )
 
