@@ -39,6 +39,7 @@ OVERRIDDEN = {
     "get_del_batches": ["self", "objs", "fields"],
     "add": ["self", "objs", "source", "nullable", "reverse_dependency"],
     "add_field_update": ["self", "field", "value", "objs"],
+    "_has_signal_listeners": ["self", "model"],
     "delete": ["self"],
 }
 

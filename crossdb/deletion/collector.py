@@ -50,6 +50,7 @@ DJANGO = {
         "get_del_batches",
         "add",
         "add_field_update",
+        "_has_signal_listeners",
     )
 }
 
@@ -276,6 +277,20 @@ def related_objects(self, related_model, related_fields, objs):
     return crossdb_related_objects(related_model, related_fields, objs, sub_alias)
 
 
+def _has_signal_listeners(self, model):
+    """Return True where Django must load whole rows; also for collectors that display them."""
+    # Django loads dependents with only() their keys unless the queryset has
+    # select_related() or the model has delete signals.  A collector that
+    # customises related_objects() (the admin's NestedObjects adds
+    # select_related() to show each row with its parent) gets whole rows
+    # across a crossdb relation too: crossdb's select_related() is not a JOIN,
+    # so Django cannot see it, and a deferred key would be re-read per row
+    # through the routers (from a replica, under lag: a row not there yet).
+    if type(self).related_objects is not Collector.related_objects:
+        return True
+    return DJANGO["_has_signal_listeners"](self, model)
+
+
 def installed_methods():
     """Return crossdb's methods by name, each carrying Django's as ``crossdb_original``."""
     methods = {
@@ -284,6 +299,7 @@ def installed_methods():
         "get_del_batches": get_del_batches,
         "add": add,
         "add_field_update": add_field_update,
+        "_has_signal_listeners": _has_signal_listeners,
     }
     for name, method in methods.items():
         method.crossdb_original = DJANGO[name]
