@@ -318,3 +318,62 @@ __all__ = [
     "crossdb_fields",
     "on_delete_name",
 ]
+
+
+def _engine_vendor(alias: str) -> str | None:
+    engine = settings.DATABASES.get(alias, {}).get("ENGINE", "")
+    return next((vendor for vendor in ("mysql", "postgresql", "sqlite") if vendor in engine), None)
+
+
+def _compares_by_collation(field, vendor) -> bool:
+    collation = getattr(field, "db_collation", None) or ""
+    exact = "nopad_bin" in collation or collation.endswith("_0900_bin")
+    return vendor == "mysql" and field.get_internal_type() in _STRING_KEYS and not exact
+
+
+_STRING_KEYS = {"CharField", "TextField", "SlugField", "EmailField", "URLField"}
+
+
+def _check_key_comparison(field):
+    """Warn when the two ends of a string-keyed relation compare keys differently."""
+    target_field = field.target_field
+    if target_field.get_internal_type() not in _STRING_KEYS:
+        return []
+    source_vendor = _engine_vendor(_Route(field.model).write)
+    target_vendor = _engine_vendor(_Route(field.remote_field.model).write)
+    source_loose = _compares_by_collation(field.target_field, source_vendor)
+    target_loose = _compares_by_collation(target_field, target_vendor)
+    if source_loose == target_loose:
+        return []
+    if source_loose:
+        message = (
+            f"{_label(field)} holds keys in a MySQL/MariaDB column whose collation ignores "
+            f"case, accents or trailing spaces, but its target {_label(target_field)} compares "
+            "them exactly: crossdb narrows every comparison on that column by a binary, "
+            "no-pad one, so 'ANN' and 'ann ' are not taken for 'ann'."
+        )
+        hint = "Give the column a binary collation (db_collation='utf8mb4_nopad_bin') to drop it."
+    else:
+        message = (
+            f"{_label(field)} compares keys exactly, but its target {_label(target_field)} "
+            "is on MySQL/MariaDB under a collation that ignores case, accents or trailing "
+            "spaces: a reference spelled differently from the target's key ('ANN' for 'ann') "
+            "is accepted, but is not deleted or updated with it; crossdb_audit reports it "
+            "once the target row is gone."
+        )
+        hint = (
+            "Give the target column a binary collation (db_collation='utf8mb4_nopad_bin'), "
+            "or store the keys in one spelling."
+        )
+    return [checks.Warning(message, hint=hint, obj=field, id="crossdb.W003")]
+
+
+@checks.register(checks.Tags.models)
+def check_key_comparison(app_configs=None, **kwargs):
+    """Check that both ends of each string-keyed crossdb relation compare keys alike."""
+    messages = []
+    for field in crossdb_fields():
+        target = field.remote_field.model
+        if not isinstance(target, str) and not target._meta.swapped:
+            messages.extend(_check_key_comparison(field))
+    return messages

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "tests.shop",
     "tests.twin",
     "tests.tooling",
+    "tests.keys",
     *("tests.ondelete", "tests.ondelete.twins"),
 ]
 

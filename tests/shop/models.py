@@ -57,3 +57,30 @@ class Badge(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class ShopKey(models.Model):
+    """A string key in shop_db (SQLite on mixed: holds NUL and over-length strings)."""
+
+    code = models.CharField(max_length=20, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class KeyNote(models.Model):
+    """References to ``keys.Key`` held in shop_db."""
+
+    key = CrossDatabaseForeignKey(
+        "keys.Key", on_delete=models.CASCADE, to_field="code", related_name="shop_notes"
+    )
+    maybe = CrossDatabaseForeignKey(
+        "keys.Key",
+        on_delete=models.SET_NULL,
+        to_field="code",
+        null=True,
+        related_name="shop_maybe_notes",
+    )
+
+    class Meta:
+        ordering = ["id"]
