@@ -135,8 +135,12 @@ def _sqlite(lhs_sql, field, connection, values):
         return None
     # json_each() ends a string at its first NUL: such values travel as the
     # hex of their UTF-8 bytes and are compared with hex() of the column.
-    plain = [value for value in values if not (isinstance(value, str) and "\x00" in value)]
-    nul = [value.encode().hex().upper() for value in values if value not in plain]
+    plain, nul = [], []
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:
+            nul.append(value.encode().hex().upper())
+        else:
+            plain.append(value)
     parts, params = [], []
     if plain:
         parts.append(f"{lhs_sql} IN (SELECT value FROM json_each(%s))")
@@ -213,7 +217,9 @@ class ExactKey(Func):
     """A key column as the transport compares it: under the exact collation where it narrows."""
 
     def __init__(self, expression, field):
-        super().__init__(expression, output_field=field)
+        # The key column's own type: its values convert as the column's (a
+        # UUID from SQLite's text), not as the relation's.
+        super().__init__(expression, output_field=column_field(field))
         self.crossdb_field = field
 
     def as_sql(self, compiler, connection, **extra_context):

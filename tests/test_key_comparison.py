@@ -63,12 +63,12 @@ def holds(model, value):
     return transport.holds(field, connection, value)
 
 
-def create_refs(source, field, values):
+def create_refs(source, field, values, **extra):
     """Write references holding ``values`` behind the integrity check; return the held ones."""
     connection = connections[alias_of(source)]
     column = source._meta.get_field(field)
     kept = [v for v in values if transport.holds(column, connection, v)]
-    source.objects.bulk_create([source(**{f"{field}_id": value}) for value in kept])
+    source.objects.bulk_create([source(**{f"{field}_id": value}, **extra) for value in kept])
     return kept
 
 

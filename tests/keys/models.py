@@ -33,3 +33,13 @@ class RefToShopKey(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class Token(models.Model):
+    """A UUID primary key: referenced from shop_db by ``shop.TokenUse``."""
+
+    id = models.UUIDField(primary_key=True)
+    name = models.CharField(max_length=20)
+
+    class Meta:
+        ordering = ["name"]

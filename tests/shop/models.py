@@ -84,3 +84,13 @@ class KeyNote(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class TokenUse(models.Model):
+    """A reference to a UUID key held in shop_db (SQLite binds no UUID by itself)."""
+
+    token = CrossDatabaseForeignKey("keys.Token", on_delete=models.CASCADE, related_name="uses")
+    note = models.CharField(max_length=20, default="")
+
+    class Meta:
+        ordering = ["id"]
