@@ -21,6 +21,7 @@ from django.utils.module_loading import import_string
 from crossdb import routing
 from crossdb.fields import is_crossdb_field
 from crossdb.routers import AppLabelRouter
+from crossdb.transport import STRING_KEYS
 
 # The on_delete rules crossdb's deletion carries out across databases.
 SUPPORTED_ON_DELETE = (
@@ -328,21 +329,21 @@ def _engine_vendor(alias: str) -> str | None:
 def _compares_by_collation(field, vendor) -> bool:
     collation = getattr(field, "db_collation", None) or ""
     exact = "nopad_bin" in collation or collation.endswith("_0900_bin")
-    return vendor == "mysql" and field.get_internal_type() in _STRING_KEYS and not exact
+    return vendor == "mysql" and field.get_internal_type() in STRING_KEYS and not exact
 
 
-_STRING_KEYS = {"CharField", "TextField", "SlugField", "EmailField", "URLField"}
-
-
-def _check_key_comparison(field):
+def _check_key_comparison(field, databases):
     """Warn when the two ends of a string-keyed relation compare keys differently."""
     target_field = field.target_field
-    if target_field.get_internal_type() not in _STRING_KEYS:
+    if target_field.get_internal_type() not in STRING_KEYS:
         return []
-    source_vendor = _engine_vendor(_Route(field.model).write)
-    target_vendor = _engine_vendor(_Route(field.remote_field.model).write)
-    source_loose = _compares_by_collation(field.target_field, source_vendor)
-    target_loose = _compares_by_collation(target_field, target_vendor)
+    source_alias = _Route(field.model).write
+    target_alias = _Route(field.remote_field.model).write
+    if not {source_alias, target_alias} & set(databases):
+        return []
+    # The reference column takes the target column's type and collation.
+    source_loose = _compares_by_collation(target_field, _engine_vendor(source_alias))
+    target_loose = _compares_by_collation(target_field, _engine_vendor(target_alias))
     if source_loose == target_loose:
         return []
     if source_loose:
@@ -368,12 +369,20 @@ def _check_key_comparison(field):
     return [checks.Warning(message, hint=hint, obj=field, id="crossdb.W003")]
 
 
-@checks.register(checks.Tags.models)
-def check_key_comparison(app_configs=None, **kwargs):
+@checks.register(checks.Tags.database)
+def check_key_comparison(app_configs=None, databases=None, **kwargs):
     """Check that both ends of each string-keyed crossdb relation compare keys alike."""
+    # A database check: run by migrate and ``check --database``, since the
+    # answer depends on where the ends are.
+    if not databases:
+        return []
+    if app_configs is None:
+        models_ = apps.get_models()
+    else:
+        models_ = [model for app_config in app_configs for model in app_config.get_models()]
     messages = []
-    for field in crossdb_fields():
+    for field in crossdb_fields(models_):
         target = field.remote_field.model
         if not isinstance(target, str) and not target._meta.swapped:
-            messages.extend(_check_key_comparison(field))
+            messages.extend(_check_key_comparison(field, databases))
     return messages

@@ -56,7 +56,9 @@ def _stays_on_key(field, rest: list[str]) -> bool:
         return True  # a lookup or transform on the key itself: author__in, author__isnull
     # On a MySQL/MariaDB column the key's own lookups compare by collation:
     # key__code="ann" crosses, so the target's exact equality decides.
-    return far == target and not transport.narrows(field, connections[routing.db_for_read(field.model)])
+    return far == target and not transport.narrows(
+        field, connections[routing.db_for_read(field.model)]
+    )
 
 
 def _multi_valued(model, parts: list[str]) -> bool:

@@ -66,11 +66,18 @@ def target_compares_exactly(field) -> bool:
     return _collation_is_exact(getattr(field.target_field, "db_collation", None))
 
 
+# Key types MySQL/MariaDB compare under a collation.
+STRING_KEYS = frozenset({"CharField", "TextField", "SlugField", "EmailField", "URLField"})
+
+
 def narrows(field, connection) -> bool:
     """Return True when ``field``'s column on ``connection`` needs the exact comparison."""
     if connection.vendor != "mysql" or not _is_crossdb(field):
         return False
-    if _collation_is_exact(getattr(column_field(field), "db_collation", None)):
+    column = column_field(field)
+    if column.get_internal_type() not in STRING_KEYS:
+        return False
+    if _collation_is_exact(getattr(column, "db_collation", None)):
         return False
     return target_compares_exactly(field)
 

@@ -128,10 +128,15 @@ def test_every_path_selects_the_rows_of_the_referenced_key(
     prefetched = target.objects.prefetch_related(
         source._meta.get_field(field).remote_field.get_accessor_name()
     ).get(code=chosen)
-    assert sorted(
-        getattr(ref, f"{field}_id")
-        for ref in getattr(prefetched, source._meta.get_field(field).remote_field.get_accessor_name()).all()
-    ) == expected
+    assert (
+        sorted(
+            getattr(ref, f"{field}_id")
+            for ref in getattr(
+                prefetched, source._meta.get_field(field).remote_field.get_accessor_name()
+            ).all()
+        )
+        == expected
+    )
     # order_by across names every row once.
     assert sorted(
         source.objects.order_by(f"{field}__code").values_list(f"{field}_id", flat=True)
