@@ -32,9 +32,13 @@ test: $(STAMP)
 	for profile in $$profiles; do \
 		echo "=== profile: $$profile ==="; \
 		CROSSDB_TEST_PROFILE=$$profile $(BIN)/python -m pytest $(PYTEST_ARGS) || failed="$$failed $$profile"; \
+		CROSSDB_TEST_PROFILE=$$profile $(BIN)/python -m pytest $(UUID_PROJECT) || failed="$$failed $$profile(uuid)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED profiles:$$failed"; exit 1; fi; \
 	echo "all profiles passed: $$profiles"
+
+# The project whose AUTH_USER_MODEL has a UUID key runs under its own settings.
+UUID_PROJECT := --ds=tests.uuidproject.settings --confcutdir=tests/uuidproject tests/uuidproject
 
 # One profile: make test-profile PROFILE=postgresql
 test-profile: $(STAMP)

@@ -59,6 +59,8 @@ def _collation_is_exact(collation: str | None) -> bool:
 
 def target_compares_exactly(field) -> bool:
     """Return True when the target of crossdb ``field`` compares its key byte for byte."""
+    if column_field(field).get_internal_type() not in STRING_KEYS:
+        return True  # numbers and UUIDs compare exactly everywhere
     target = field.remote_field.model
     connection = connections[routing.db_for_write(target)]
     if connection.vendor != "mysql":
@@ -189,19 +191,21 @@ def _mysql_table(lhs_sql, field, connection, values, exact):
     """Load ``values`` into a temporary table; return the ``IN (SELECT ...)`` on it."""
     tables = connection.__dict__.setdefault("crossdb_id_tables", [])
     name = f"crossdb_ids_{next(_table_numbers)}"
-    if exact or all(isinstance(value, str) for value in values):
+    quote = connection.ops.quote_name
+    if exact:
         longest = max(len(str(value)) for value in values)
         collation = _EXACT_COLLATION[bool(getattr(connection, "mysql_is_mariadb", True))]
-        if not exact:
-            collation = getattr(column_field(field), "db_collation", None) or None
         column = f"VARCHAR({max(longest, 1)})" if longest <= 16000 else "TEXT"
-        column += " CHARACTER SET utf8mb4" + (f" COLLATE {collation}" if collation else "")
+        create = f"(v {column} CHARACTER SET utf8mb4 COLLATE {collation}) ENGINE=InnoDB"
     else:
-        column = column_field(field).rel_db_type(connection)
+        # The column's own type and collation, copied: any other collation
+        # would be an illegal mix in the comparison.
+        source = f"{quote(field.model._meta.db_table)}"
+        create = f"ENGINE=InnoDB SELECT {quote(field.column)} AS v FROM {source} LIMIT 0"
     with connection.cursor() as cursor:
         while len(tables) >= _KEPT_TABLES:
             cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {tables.pop(0)}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {name} (v {column}) ENGINE=InnoDB")
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} {create}")
         tables.append(name)
         # mysqlclient packs the rows into multi-row INSERTs of at most 64 KiB.
         cursor.executemany(f"INSERT INTO {name} (v) VALUES (%s)", [(value,) for value in values])
