@@ -43,9 +43,14 @@ test: $(STAMP)
 		case $$profile in replica) paths="$(SUITE_replica)";; \
 			replica_mirror) paths="$(SUITE_replica_mirror)";; *) paths="";; esac; \
 		CROSSDB_TEST_PROFILE=$$profile $(BIN)/python -m pytest $(PYTEST_ARGS) $$paths || failed="$$failed $$profile"; \
+		case $$profile in replica*) ;; *) CROSSDB_TEST_PROFILE=$$profile $(BIN)/python -m pytest $(UUID_PROJECT) \
+			|| failed="$$failed $$profile(uuid)";; esac; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED profiles:$$failed"; exit 1; fi; \
 	echo "all profiles passed: $$profiles"
+
+# The project whose AUTH_USER_MODEL has a UUID key runs under its own settings.
+UUID_PROJECT := --ds=tests.uuidproject.settings --confcutdir=tests/uuidproject tests/uuidproject
 
 # One profile: make test-profile PROFILE=postgresql (replica profiles: the replica suite)
 test-profile: $(STAMP)

@@ -6,10 +6,17 @@ delete) leaves references to nothing.  ``audit_field()`` finds them with
 bounded memory, whatever the table sizes:
 
 1. the source alias gives the distinct non-null values of the column in
-   sorted chunks (keyset pagination: ``WHERE col > last ORDER BY col LIMIT n``,
-   an index range scan on the column's index);
+   sorted chunks (keyset pagination: ``WHERE col > last ORDER BY col LIMIT n``),
+   DISTINCT, order and ``>`` all under the transport's exact comparison
+   (``crossdb.transport.ExactKey``), so collation twins are each checked;
 2. the target alias is asked which of the chunk's values exist (one
-   ``crossdb.lookups.ids_in`` query per chunk); the rest dangle.
+   ``crossdb.lookups.ids_in`` query per chunk, values the target column cannot
+   hold match nothing); the rest dangle.  A target that compares by collation
+   (MySQL/MariaDB ``_ci``) is asked again value by value for those, so a
+   reference spelled ``'ANN'`` to a target row ``'ann'`` is not called dangling.
+
+Both ends are read and written on their models' primary aliases
+(``db_for_write``), never on a read replica.
 
 At most one chunk of values is held at a time.  With ``fix=True`` each chunk's
 dangling rows get the field's own ``on_delete`` rule once the target alias has
@@ -28,9 +35,9 @@ from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
 
 from django.db import models
-from django.db.models import ProtectedError, RestrictedError
+from django.db.models import F, ProtectedError, RestrictedError
 
-from crossdb import routing
+from crossdb import routing, transport
 from crossdb.checks import crossdb_fields, on_delete_name
 from crossdb.lookups import ids_in
 
@@ -101,15 +108,17 @@ def _set_value(field):
 
 def iter_value_chunks(queryset, column: str, chunk_size: int) -> Iterator[list]:
     """Yield the distinct non-null values of ``column`` in sorted chunks (keyset pagination)."""
+    field = queryset.model._meta.get_field(column)
     base = (
         queryset.filter(**{f"{column}__isnull": False})
-        .order_by(column)
-        .values_list(column, flat=True)
+        .annotate(crossdb_key=transport.ExactKey(F(column), field))
+        .order_by("crossdb_key")
+        .values_list("crossdb_key", flat=True)
         .distinct()
     )
     last = None
     while True:
-        page = base if last is None else base.filter(**{f"{column}__gt": last})
+        page = base if last is None else base.filter(crossdb_key__gt=last)
         chunk = list(page[:chunk_size])
         if not chunk:
             return
@@ -122,6 +131,13 @@ def iter_value_chunks(queryset, column: str, chunk_size: int) -> Iterator[list]:
 def _missing(target_queryset, column: str, values: list) -> list:
     found = set(target_queryset.filter(ids_in(column, values)).values_list(column, flat=True))
     return [value for value in values if value not in found]
+
+
+def _still_missing(target_queryset, column: str, values: list) -> list:
+    """Return the ``values`` no target row equals under the target's own collation."""
+    # 'ANN' refers to a row 'ann' on a _ci target: asked one by one, and only
+    # for the few values not found exactly.
+    return [value for value in values if not target_queryset.filter(**{column: value}).exists()]
 
 
 def audit_field(
@@ -148,9 +164,12 @@ def audit_field(
     sources = source._base_manager.using(source_alias)
     targets = target._base_manager.using(target_alias)
     column, target_column = field.attname, field.target_field.attname
+    exact = transport.target_compares_exactly(field)
     for chunk in iter_value_chunks(sources, column, chunk_size):
         report.checked += len(chunk)
         missing = _missing(targets, target_column, chunk)
+        if missing and not exact:
+            missing = _still_missing(targets, target_column, missing)
         if missing:
             report.dangling_values += len(missing)
             report.dangling_rows += sources.filter(ids_in(column, missing)).count()
@@ -159,6 +178,8 @@ def audit_field(
                 # Asked again right before writing: a target row created
                 # meanwhile makes its references valid again.
                 missing = _missing(targets, target_column, missing)
+                if missing and not exact:
+                    missing = _still_missing(targets, target_column, missing)
                 if missing:
                     try:
                         report.fixed_rows += _fix(field, sources.filter(ids_in(column, missing)))

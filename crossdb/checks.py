@@ -21,6 +21,7 @@ from django.utils.module_loading import import_string
 from crossdb import routing
 from crossdb.fields import is_crossdb_field
 from crossdb.routers import AppLabelRouter
+from crossdb.transport import STRING_KEYS
 
 # The on_delete rules crossdb's deletion carries out across databases.
 SUPPORTED_ON_DELETE = (
@@ -318,3 +319,70 @@ __all__ = [
     "crossdb_fields",
     "on_delete_name",
 ]
+
+
+def _engine_vendor(alias: str) -> str | None:
+    engine = settings.DATABASES.get(alias, {}).get("ENGINE", "")
+    return next((vendor for vendor in ("mysql", "postgresql", "sqlite") if vendor in engine), None)
+
+
+def _compares_by_collation(field, vendor) -> bool:
+    collation = getattr(field, "db_collation", None) or ""
+    exact = "nopad_bin" in collation or collation.endswith("_0900_bin")
+    return vendor == "mysql" and field.get_internal_type() in STRING_KEYS and not exact
+
+
+def _check_key_comparison(field, databases):
+    """Warn when the two ends of a string-keyed relation compare keys differently."""
+    target_field = field.target_field
+    if target_field.get_internal_type() not in STRING_KEYS:
+        return []
+    source_alias = _Route(field.model).write
+    target_alias = _Route(field.remote_field.model).write
+    if not {source_alias, target_alias} & set(databases):
+        return []
+    # The reference column takes the target column's type and collation.
+    source_loose = _compares_by_collation(target_field, _engine_vendor(source_alias))
+    target_loose = _compares_by_collation(target_field, _engine_vendor(target_alias))
+    if source_loose == target_loose:
+        return []
+    if source_loose:
+        message = (
+            f"{_label(field)} holds keys in a MySQL/MariaDB column whose collation ignores "
+            f"case, accents or trailing spaces, but its target {_label(target_field)} compares "
+            "them exactly: crossdb narrows every comparison on that column by a binary, "
+            "no-pad one, so 'ANN' and 'ann ' are not taken for 'ann'."
+        )
+        hint = "Give the column a binary collation (db_collation='utf8mb4_nopad_bin') to drop it."
+    else:
+        message = (
+            f"{_label(field)} compares keys exactly, but its target {_label(target_field)} "
+            "is on MySQL/MariaDB under a collation that ignores case, accents or trailing "
+            "spaces: a reference spelled differently from the target's key ('ANN' for 'ann') "
+            "is accepted, but is not deleted or updated with it; crossdb_audit reports it "
+            "once the target row is gone."
+        )
+        hint = (
+            "Give the target column a binary collation (db_collation='utf8mb4_nopad_bin'), "
+            "or store the keys in one spelling."
+        )
+    return [checks.Warning(message, hint=hint, obj=field, id="crossdb.W003")]
+
+
+@checks.register(checks.Tags.database)
+def check_key_comparison(app_configs=None, databases=None, **kwargs):
+    """Check that both ends of each string-keyed crossdb relation compare keys alike."""
+    # A database check: run by migrate and ``check --database``, since the
+    # answer depends on where the ends are.
+    if not databases:
+        return []
+    if app_configs is None:
+        models_ = apps.get_models()
+    else:
+        models_ = [model for app_config in app_configs for model in app_config.get_models()]
+    messages = []
+    for field in crossdb_fields(models_):
+        target = field.remote_field.model
+        if not isinstance(target, str) and not target._meta.swapped:
+            messages.extend(_check_key_comparison(field, databases))
+    return messages

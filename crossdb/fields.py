@@ -17,7 +17,7 @@ from crossdb.descriptors import (
     CrossDatabaseForwardOneToOneDescriptor,
     CrossDatabaseReverseOneToOneDescriptor,
 )
-from crossdb.lookups import CrossDatabaseRelatedIn
+from crossdb.lookups import CrossDatabaseRelatedExact, CrossDatabaseRelatedIn
 
 
 class CrossDatabaseFieldMixin:
@@ -67,6 +67,8 @@ class CrossDatabaseOneToOneField(CrossDatabaseFieldMixin, models.OneToOneField):
 
 CrossDatabaseForeignKey.register_lookup(CrossDatabaseRelatedIn, lookup_name="in")
 CrossDatabaseOneToOneField.register_lookup(CrossDatabaseRelatedIn, lookup_name="in")
+CrossDatabaseForeignKey.register_lookup(CrossDatabaseRelatedExact, lookup_name="exact")
+CrossDatabaseOneToOneField.register_lookup(CrossDatabaseRelatedExact, lookup_name="exact")
 
 
 def is_crossdb_field(field) -> bool:

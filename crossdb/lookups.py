@@ -1,76 +1,55 @@
-"""Carry a set of ids from one database into a query on another.
+"""The lookups that carry a set of ids from one database into a query on another.
 
 Every crossdb operation ends with "the rows of this table whose column is in
 these ids", where the ids were read on another alias.  ``IN (%s, %s, ...)``
 with one placeholder per id breaks on SQLite past its variable limit, and
 Django 5.2's prefetch renders ``id = 1 OR id = 2 OR ...``, which SQLite
-refuses past ~1000 terms.  ``IdsIn`` sends the whole set as one value:
-
-- PostgreSQL: ``col = ANY(%s::type[])`` with the list as one array parameter;
-- SQLite: ``col IN (SELECT value FROM json_each(%s))`` with one JSON text;
-- MySQL/MariaDB: ``col IN (...)`` as Django writes it; mysqlclient
-  interpolates parameters on the client, so no placeholder limit applies;
-- any other backend: Django's ``In`` (which splits by ``max_in_list_size``).
-
-So a set of any size is one query on every backend crossdb supports.
+refuses past ~1000 terms.  ``IdsIn`` renders the set through
+``crossdb.transport``: converted through the column's field, values the column
+cannot hold dropped, compared exactly as the referenced key, and carried as
+one parameter (PostgreSQL, SQLite) or under the packet limit (MySQL/MariaDB).
+Any other backend gets Django's ``In`` (which splits by ``max_in_list_size``).
 """
 
 from __future__ import annotations
 
-import json
-
 from django.core.exceptions import EmptyResultSet
 from django.db.models import F
-from django.db.models.fields.related_lookups import RelatedIn
+from django.db.models.fields.related_lookups import RelatedExact, RelatedIn
 from django.db.models.lookups import In
 
-# Values SQLite's json_each() gives back with the type they had in Python.
-_JSON_SAFE = (int, str)
+from crossdb import transport
 
 
 class IdsInMixin:
-    """Render a direct list of values as one parameter where the backend can."""
+    """Render a direct list of values through ``crossdb.transport``."""
 
     def as_sql(self, compiler, connection):
-        if not self.rhs_is_direct_value():
+        if not self.rhs_is_direct_value() or connection.vendor not in transport.VENDORS:
             return super().as_sql(compiler, connection)
-        render = getattr(self, f"_as_{connection.vendor}", None)
-        if render is None:
-            return super().as_sql(compiler, connection)
-        values = self._db_values(compiler, connection)
-        if values is None:
-            return super().as_sql(compiler, connection)
+        field = self.lhs.output_field
+        try:
+            values = transport.prepare(field, connection, self._direct_values())
+        except TypeError:
+            return super().as_sql(compiler, connection)  # expressions among the values
         if not values:
             raise EmptyResultSet
         lhs_sql, lhs_params = self.process_lhs(compiler, connection)
-        rendered = render(connection, lhs_sql, values)
+        if lhs_params:
+            return super().as_sql(compiler, connection)  # an expression, not a column
+        rendered = transport.render_in(lhs_sql, self._lhs_field(field), connection, values)
         if rendered is None:
             return super().as_sql(compiler, connection)
-        sql, params = rendered
-        return sql, (*lhs_params, *params)
+        return rendered
 
-    def _db_values(self, compiler, connection):
-        # In.process_rhs() drops None, removes duplicates and runs the target
-        # field's get_db_prep_value(); only its parameters are kept.  None when
-        # a value is an expression (its SQL is more than one placeholder).
-        try:
-            sql, params = In.process_rhs(self, compiler, connection)
-        except EmptyResultSet:
-            return []
-        if sql.count("%s") != len(params) or len(sql) != 4 * len(params):
-            return None
-        return list(params)
+    def _direct_values(self):
+        # RelatedIn has normalised model instances to their keys already.
+        return list(self.rhs)
 
-    def _as_postgresql(self, connection, lhs_sql, values):
-        db_type = self.lhs.output_field.cast_db_type(connection)
-        if db_type is None:
-            return None
-        return f"{lhs_sql} = ANY(%s::{db_type}[])", (values,)
-
-    def _as_sqlite(self, connection, lhs_sql, values):
-        if not all(isinstance(value, _JSON_SAFE) for value in values):
-            return None
-        return f"{lhs_sql} IN (SELECT value FROM json_each(%s))", (json.dumps(values),)
+    def _lhs_field(self, field):
+        # A column of a crossdb relation (``author_id``) is its field: the
+        # comparison follows the relation's target.
+        return getattr(self.lhs, "target", None) or field
 
 
 class IdsIn(IdsInMixin, In):
@@ -80,7 +59,24 @@ class IdsIn(IdsInMixin, In):
 
 
 class CrossDatabaseRelatedIn(IdsInMixin, RelatedIn):
-    """The ``in`` lookup of crossdb fields: ``author__in=[...]`` as one parameter."""
+    """The ``in`` lookup of crossdb fields: ``author__in=[...]`` through the transport."""
+
+
+class CrossDatabaseRelatedExact(RelatedExact):
+    """The ``exact`` lookup of crossdb fields (reverse managers): compared as the target does."""
+
+    def as_sql(self, compiler, connection):
+        if connection.vendor not in transport.VENDORS or not self.rhs_is_direct_value():
+            return super().as_sql(compiler, connection)
+        lhs_sql, lhs_params = self.process_lhs(compiler, connection)
+        rhs_sql, rhs_params = self.process_rhs(compiler, connection)
+        if rhs_sql != "%s" or len(rhs_params) != 1 or rhs_params[0] is None:
+            return super().as_sql(compiler, connection)
+        field = self.lhs.output_field
+        if not transport.holds(field, connection, rhs_params[0]):
+            raise EmptyResultSet
+        sql, repeats = transport.equal_sql(lhs_sql, getattr(self.lhs, "target", field), connection)
+        return sql, (*lhs_params, *rhs_params) * repeats
 
 
 def ids_in(field_name: str, values) -> IdsIn:

@@ -25,7 +25,7 @@ from django.db.models import Count, F, IntegerField, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import Expression
 
-from crossdb import routing
+from crossdb import routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.lookups import ids_in
 from crossdb.query_lookups import find_crossing
@@ -81,10 +81,16 @@ class CrossDatabaseRank(Expression):
         inner.clear_limits()
         inner.clear_select_clause()
         queryset = QuerySet(model=inner.model, query=inner, using=compiler.using)
+        # Collation twins ('ann', 'ANN') are distinct keys when the target tells them apart.
+        key = transport.ExactKey(F(self.key_path), self._key_field())
         if not counted:
-            return dict.fromkeys(queryset.values_list(self.key_path, flat=True).distinct(), 0)
-        rows = queryset.values_list(self.key_path).annotate(crossdb_rows=Count("*"))
+            return dict.fromkeys(queryset.values_list(key, flat=True).distinct(), 0)
+        rows = queryset.values_list(key).annotate(crossdb_rows=Count("*"))
         return dict(rows.order_by())
+
+    def _key_field(self):
+        field = self.crossing.field
+        return field.field.target_field if self.crossing.reverse else field
 
     def _far_ranks(self, keys):
         """Return ``({key: rank}, rank of a missing or NULL value)`` from the far alias."""
@@ -150,6 +156,16 @@ class CrossDatabaseRank(Expression):
     def as_sql(self, compiler, connection):
         ranks, null_rank, other_rank = self._plan(compiler)
         key_sql, key_params = compiler.compile(self.key)
+        field = self._key_field()
+        # Keys travel as the column's own values on this connection (a UUID
+        # as SQLite's hex text), compared as the target compares them.
+        ranks = {
+            prepared: rank
+            for key, rank in ranks.items()
+            for prepared in transport.prepare(field, connection, [key])
+        }
+        if transport.narrows(field, connection):
+            key_sql = transport.exact_sql(key_sql, connection)
         if all(type(key) is int for key in ranks):
             # Integers written into the SQL: no parameter limit to meet.
             whens = " ".join(f"WHEN {key:d} THEN {rank:d}" for key, rank in ranks.items())

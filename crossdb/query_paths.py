@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import FieldDoesNotExist
+from django.db import connections
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.fields.reverse_related import ForeignObjectRel
 
+from crossdb import routing, transport
 from crossdb.fields import is_crossdb_field
 
 
@@ -52,7 +54,11 @@ def _stays_on_key(field, rest: list[str]) -> bool:
     far = field_of(field.related_model._meta, rest[0])
     if far is None:
         return True  # a lookup or transform on the key itself: author__in, author__isnull
-    return far == target
+    # On a MySQL/MariaDB column the key's own lookups compare by collation:
+    # key__code="ann" crosses, so the target's exact equality decides.
+    return far == target and not transport.narrows(
+        field, connections[routing.db_for_read(field.model)]
+    )
 
 
 def _multi_valued(model, parts: list[str]) -> bool:

@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "tests.shop",
     "tests.twin",
     "tests.tooling",
+    "tests.keys",
     *("tests.ondelete", "tests.ondelete.twins"),
 ]
 

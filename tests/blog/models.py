@@ -56,3 +56,28 @@ class Comment(models.Model):
 
     def __str__(self):
         return self.text
+
+
+class KeyRef(models.Model):
+    """References by a string key, in blog_db (MariaDB's ``_ci`` collation on mixed)."""
+
+    key = CrossDatabaseForeignKey(
+        "keys.Key", on_delete=models.CASCADE, to_field="code", related_name="blog_refs"
+    )
+    maybe = CrossDatabaseForeignKey(
+        "keys.Key",
+        on_delete=models.SET_NULL,
+        to_field="code",
+        null=True,
+        related_name="blog_maybe_refs",
+    )
+    shop_key = CrossDatabaseForeignKey(
+        "shop.ShopKey",
+        on_delete=models.CASCADE,
+        to_field="code",
+        null=True,
+        related_name="blog_refs",
+    )
+
+    class Meta:
+        ordering = ["id"]

@@ -57,3 +57,40 @@ class Badge(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class ShopKey(models.Model):
+    """A string key in shop_db (SQLite on mixed: holds NUL and over-length strings)."""
+
+    code = models.CharField(max_length=20, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class KeyNote(models.Model):
+    """References to ``keys.Key`` held in shop_db."""
+
+    key = CrossDatabaseForeignKey(
+        "keys.Key", on_delete=models.CASCADE, to_field="code", related_name="shop_notes"
+    )
+    maybe = CrossDatabaseForeignKey(
+        "keys.Key",
+        on_delete=models.SET_NULL,
+        to_field="code",
+        null=True,
+        related_name="shop_maybe_notes",
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+
+class TokenUse(models.Model):
+    """A reference to a UUID key held in shop_db (SQLite binds no UUID by itself)."""
+
+    token = CrossDatabaseForeignKey("keys.Token", on_delete=models.CASCADE, related_name="uses")
+    note = models.CharField(max_length=20, default="")
+
+    class Meta:
+        ordering = ["id"]

@@ -32,6 +32,14 @@ class Command(BaseCommand):
             help="wall: elapsed time; cpu: this process's CPU time; auto (default): cpu "
             "when every database is SQLite, else wall.",
         )
+        parser.add_argument(
+            "--keys",
+            type=int,
+            default=0,
+            help="Also carry this many string keys into one query on blog_db; print the "
+            "time, peak memory and statements (0: skip).",
+        )
+        parser.add_argument("--key-length", type=int, default=150)
         parser.add_argument("--cascade-users", type=int, default=20)
         parser.add_argument("--cascade-posts", type=int, default=200, help="Posts per user.")
 
@@ -41,6 +49,10 @@ class Command(BaseCommand):
         self.stdout.write(f"machine: {bench.machine()}")
         clock_name, clock = bench.pick_clock(options["clock"])
         self.stdout.write(f"migrated every database with {migrate(self.stdout)}")
+        if options["keys"]:
+            self._keys(options["keys"], options["key_length"])
+            if not options["rounds"]:
+                return  # --rounds 0: the key transport alone
         bench.wipe()
         try:
             self.stdout.write(f"populating: {options['users']} users, {options['posts']} posts")
@@ -74,3 +86,12 @@ class Command(BaseCommand):
                 f"audit throughput: {rows} rows ({ids} distinct ids) of blog.Post.author "
                 f"in {seconds * 1000:.1f} ms = {rows / seconds:,.0f} rows/s (median)"
             )
+
+    def _keys(self, count, length):
+        result = bench.key_transport(count, length)
+        self.stdout.write(
+            f"key transport: {count} keys of {length} characters ({result['keys_mb']:.1f} MB) "
+            f"into one filter on {result['alias']} ({result['vendor']}): "
+            f"{result['statements']} statement(s), {result['seconds']:.2f} s, "
+            f"peak Python memory {result['peak_mb']:.1f} MB, {result['found']} found"
+        )

@@ -1,0 +1,240 @@
+"""Carry key values read on one database into a query on another, compared exactly.
+
+A crossdb reference points at the target row whose key equals the stored
+value as the target's database compares it.  Every path that carries ids
+between aliases (lookups across, prefetch, ordering, deletion, the audit)
+renders its ``column IN ids`` through this module, which:
+
+- converts each value through the column's field on the connection it is sent
+  to (``get_db_prep_value``), as Django's own lookups do;
+- drops the values the column cannot hold (integers out of its range, strings
+  longer than ``max_length`` where the engine enforces it, NUL characters on
+  PostgreSQL): they match nothing, as Django's ``In`` would answer, instead of
+  raising a driver error or being truncated by a cast;
+- on MySQL/MariaDB, narrows the collation-aware ``IN`` (which the index serves)
+  by a binary, no-pad comparison when the column is the source of a crossdb
+  relation whose target compares exactly (PostgreSQL, SQLite, a binary
+  collation), so ``'ANN'``, ``'ann '`` and ``'Ánn'`` are not taken for ``'ann'``;
+- carries the set as one parameter where the backend can (a PostgreSQL array
+  of the column's own type, a JSON text on SQLite, NUL-bearing strings as hex
+  beside it), and on MySQL/MariaDB as one statement under the server's
+  ``max_allowed_packet``, or through a temporary table beyond it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+from django.db import connections
+from django.db.models import Func
+
+from crossdb import routing
+
+# The binary, no-pad collation of utf8mb4 by server family.
+_EXACT_COLLATION = {True: "utf8mb4_nopad_bin", False: "utf8mb4_0900_bin"}
+# Statements below this size never need the server's packet limit (whose
+# minimum default is 1 MiB in MySQL 5.x and 16 MiB in MariaDB 10.2+).
+_SMALL_STATEMENT = 512 * 1024
+# Temporary id tables kept per connection; older ones are dropped.
+_KEPT_TABLES = 4
+_table_numbers = itertools.count(1)
+
+
+def column_field(field):
+    """Return the field whose column type holds ``field``'s values (the target of a relation)."""
+    while getattr(field, "target_field", None) is not None and field.is_relation:
+        field = field.target_field
+    return field
+
+
+def _is_crossdb(field) -> bool:
+    return getattr(field, "crossdb", False) is True
+
+
+def _collation_is_exact(collation: str | None) -> bool:
+    return bool(collation) and ("nopad_bin" in collation or collation.endswith("_0900_bin"))
+
+
+def target_compares_exactly(field) -> bool:
+    """Return True when the target of crossdb ``field`` compares its key byte for byte."""
+    if column_field(field).get_internal_type() not in STRING_KEYS:
+        return True  # numbers and UUIDs compare exactly everywhere
+    target = field.remote_field.model
+    connection = connections[routing.db_for_write(target)]
+    if connection.vendor != "mysql":
+        return True
+    return _collation_is_exact(getattr(field.target_field, "db_collation", None))
+
+
+# Key types MySQL/MariaDB compare under a collation.
+STRING_KEYS = frozenset({"CharField", "TextField", "SlugField", "EmailField", "URLField"})
+
+
+def narrows(field, connection) -> bool:
+    """Return True when ``field``'s column on ``connection`` needs the exact comparison."""
+    if connection.vendor != "mysql" or not _is_crossdb(field):
+        return False
+    column = column_field(field)
+    if column.get_internal_type() not in STRING_KEYS:
+        return False
+    if _collation_is_exact(getattr(column, "db_collation", None)):
+        return False
+    return target_compares_exactly(field)
+
+
+def exact_sql(sql: str, connection) -> str:
+    """Return ``sql`` (a MySQL string expression) under the binary no-pad collation."""
+    collation = _EXACT_COLLATION[bool(getattr(connection, "mysql_is_mariadb", True))]
+    return f"CONVERT({sql} USING utf8mb4) COLLATE {collation}"
+
+
+def holds(field, connection, value) -> bool:
+    """Return True when ``field``'s column on ``connection`` can hold the prepared ``value``."""
+    column = column_field(field)
+    if isinstance(value, int) and not isinstance(value, bool):
+        internal_type = column.get_internal_type()
+        if internal_type not in connection.ops.integer_field_ranges:
+            return True
+        low, high = connection.ops.integer_field_range(internal_type)
+        return (low is None or value >= low) and (high is None or value <= high)
+    if isinstance(value, str):
+        if connection.vendor == "postgresql" and "\x00" in value:
+            return False
+        max_length = getattr(column, "max_length", None)
+        # SQLite stores longer strings in a varchar(n) column; the others cannot.
+        if max_length and connection.vendor != "sqlite" and len(value) > max_length:
+            return False
+    return True
+
+
+def prepare(field, connection, values) -> list:
+    """Return ``values`` converted for ``field`` on ``connection``: distinct, held, no None."""
+    prepared: dict = {}
+    for value in values:
+        if value is None:
+            continue
+        if hasattr(value, "resolve_expression"):
+            raise TypeError("transport carries values, not expressions")
+        value = field.get_db_prep_value(value, connection, prepared=False)
+        if value is not None and holds(field, connection, value):
+            prepared[value] = None
+    return list(prepared)
+
+
+def render_in(lhs_sql: str, field, connection, values: list):
+    """Return ``(sql, params)`` for ``lhs_sql IN values`` (prepared, non-empty), or None."""
+    render = _RENDERERS.get(connection.vendor)
+    return None if render is None else render(lhs_sql, field, connection, values)
+
+
+def _postgresql(lhs_sql, field, connection, values):
+    db_type = field.cast_db_type(connection)
+    if db_type is None:
+        return None
+    # The column's own type without its modifier: varchar(20)[] or
+    # numeric(5,2)[] would truncate or round the values into other keys.
+    base_type = re.sub(r"\(.*?\)", "", db_type).strip()
+    return f"{lhs_sql} = ANY(%s::{base_type}[])", (values,)
+
+
+def _sqlite(lhs_sql, field, connection, values):
+    if not all(isinstance(value, int | str) for value in values):
+        return None
+    # json_each() ends a string at its first NUL: such values travel as the
+    # hex of their UTF-8 bytes and are compared with hex() of the column.
+    plain, nul = [], []
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:
+            nul.append(value.encode().hex().upper())
+        else:
+            plain.append(value)
+    parts, params = [], []
+    if plain:
+        parts.append(f"{lhs_sql} IN (SELECT value FROM json_each(%s))")
+        params.append(json.dumps(plain))
+    if nul:
+        parts.append(f"hex({lhs_sql}) IN (SELECT value FROM json_each(%s))")
+        params.append(json.dumps(nul))
+    sql = parts[0] if len(parts) == 1 else f"({' OR '.join(parts)})"
+    return sql, tuple(params)
+
+
+def _mysql(lhs_sql, field, connection, values):
+    exact = narrows(field, connection) and any(isinstance(value, str) for value in values)
+    size = sum(len(str(value)) * 2 + 4 for value in values) * (2 if exact else 1)
+    if size > _SMALL_STATEMENT and size > max_packet(connection) // 2:
+        return _mysql_table(lhs_sql, field, connection, values, exact)
+    placeholders = ", ".join(["%s"] * len(values))
+    sql = f"{lhs_sql} IN ({placeholders})"
+    if not exact:
+        return sql, tuple(values)
+    return (
+        f"({sql} AND {exact_sql(lhs_sql, connection)} IN ({placeholders}))",
+        (*values, *values),
+    )
+
+
+def max_packet(connection) -> int:
+    """Return the server's ``max_allowed_packet`` (read once per connection)."""
+    packet = getattr(connection, "crossdb_max_packet", None)
+    if packet is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT @@max_allowed_packet")
+            (packet,) = cursor.fetchone()
+        connection.crossdb_max_packet = packet = int(packet)
+    return packet
+
+
+def _mysql_table(lhs_sql, field, connection, values, exact):
+    """Load ``values`` into a temporary table; return the ``IN (SELECT ...)`` on it."""
+    tables = connection.__dict__.setdefault("crossdb_id_tables", [])
+    name = f"crossdb_ids_{next(_table_numbers)}"
+    quote = connection.ops.quote_name
+    if exact:
+        longest = max(len(str(value)) for value in values)
+        collation = _EXACT_COLLATION[bool(getattr(connection, "mysql_is_mariadb", True))]
+        column = f"VARCHAR({max(longest, 1)})" if longest <= 16000 else "TEXT"
+        create = f"(v {column} CHARACTER SET utf8mb4 COLLATE {collation}) ENGINE=InnoDB"
+    else:
+        # The column's own type and collation, copied: any other collation
+        # would be an illegal mix in the comparison.
+        source = f"{quote(field.model._meta.db_table)}"
+        create = f"ENGINE=InnoDB SELECT {quote(field.column)} AS v FROM {source} LIMIT 0"
+    with connection.cursor() as cursor:
+        while len(tables) >= _KEPT_TABLES:
+            cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {tables.pop(0)}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} {create}")
+        tables.append(name)
+        # mysqlclient packs the rows into multi-row INSERTs of at most 64 KiB.
+        cursor.executemany(f"INSERT INTO {name} (v) VALUES (%s)", [(value,) for value in values])
+    lhs = exact_sql(lhs_sql, connection) if exact else lhs_sql
+    return f"{lhs} IN (SELECT v FROM {name})", ()
+
+
+_RENDERERS = {"postgresql": _postgresql, "sqlite": _sqlite, "mysql": _mysql}
+VENDORS = frozenset(_RENDERERS)
+
+
+def equal_sql(lhs_sql: str, field, connection):
+    """Return ``(sql, params)`` of ``lhs_sql = %s`` under the transport's comparison."""
+    if narrows(field, connection):
+        return f"({lhs_sql} = %s AND {exact_sql(lhs_sql, connection)} = %s)", 2
+    return f"{lhs_sql} = %s", 1
+
+
+class ExactKey(Func):
+    """A key column as the transport compares it: under the exact collation where it narrows."""
+
+    def __init__(self, expression, field):
+        # The key column's own type: its values convert as the column's (a
+        # UUID from SQLite's text), not as the relation's.
+        super().__init__(expression, output_field=column_field(field))
+        self.crossdb_field = field
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        if narrows(self.crossdb_field, connection):
+            sql = exact_sql(sql, connection)
+        return sql, params
