@@ -3,17 +3,28 @@
 # (mysqlclient needs Debian's pkg-config and libmariadb-dev: see README).
 
 PYTHON ?= python3
-VENV ?= .venv
+# DJANGO=6.1 pins that release series (in its own venv, .venv-dj61); empty: the
+# newest release pyproject.toml allows on $(PYTHON).
+DJANGO ?=
+VENV ?= $(if $(DJANGO),.venv-dj$(subst .,,$(DJANGO)),.venv)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Which profiles `make test` runs; empty: every profile the URLs allow (below).
+PROFILES ?=
+# The interpreters of the matrix (pyenv's builds); a missing one fails, never skips.
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null)
+PYTHON312 ?= $(PYENV_ROOT)/versions/3.12.1/bin/python3
+PYTHON313 ?= $(PYENV_ROOT)/versions/3.13.0/bin/python3
 
-.PHONY: venv test test-profile lint docs demo serve bench e2e clean
+.PHONY: venv test test-matrix test-profile lint docs demo serve bench e2e clean
 
 $(STAMP): pyproject.toml
+	@test -x $(BIN)/python || command -v $(PYTHON) >/dev/null || \
+		{ echo "no Python interpreter $(PYTHON) for $(VENV)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,dev,docs,demo]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev,docs,demo]" $(if $(DJANGO),"Django==$(DJANGO).*")
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -21,13 +32,18 @@ venv: $(STAMP)
 # The SQLite profile always; PostgreSQL when CROSSDB_POSTGRES_URL is set,
 # MariaDB when CROSSDB_MYSQL_URL is set, mixed when both are.
 # CROSSDB_REQUIRE_ALL=1 (CI) fails unless all four profiles run.
+# PROFILES="sqlite mixed" runs those (a server they need missing fails them).
 test: $(STAMP)
-	@profiles="sqlite"; \
+	@profiles="$(PROFILES)"; \
+	if [ -z "$$profiles" ]; then \
+	profiles="sqlite"; \
 	if [ -n "$$CROSSDB_POSTGRES_URL" ]; then profiles="$$profiles postgresql"; fi; \
 	if [ -n "$$CROSSDB_MYSQL_URL" ]; then profiles="$$profiles mysql"; fi; \
 	if [ -n "$$CROSSDB_POSTGRES_URL" ] && [ -n "$$CROSSDB_MYSQL_URL" ]; then profiles="$$profiles mixed"; fi; \
 	if [ -n "$$CROSSDB_REQUIRE_ALL" ] && [ "$$profiles" != "sqlite postgresql mysql mixed" ]; then \
 		echo "CROSSDB_REQUIRE_ALL is set but only these profiles can run: $$profiles"; exit 1; fi; \
+	fi; \
+	$(BIN)/python -c "import django, sys; print('=== Django', django.get_version(), 'on Python', sys.version.split()[0], '===')"; \
 	failed=""; \
 	for profile in $$profiles; do \
 		echo "=== profile: $$profile ==="; \
@@ -35,6 +51,14 @@ test: $(STAMP)
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED profiles:$$failed"; exit 1; fi; \
 	echo "all profiles passed: $$profiles"
+
+# The supported-versions matrix (docs/versions.rst), each in its own venv:
+# Django 5.2 on Python 3.11 and 6.1 on 3.13 on every profile, 6.0 on 3.12 on
+# sqlite and mixed.  Stops at the first combination that fails.
+test-matrix:
+	$(MAKE) test DJANGO=5.2 PYTHON=python3
+	$(MAKE) test DJANGO=6.0 PYTHON=$(PYTHON312) PROFILES="sqlite mixed"
+	$(MAKE) test DJANGO=6.1 PYTHON=$(PYTHON313)
 
 # One profile: make test-profile PROFILE=postgresql
 test-profile: $(STAMP)
@@ -74,4 +98,4 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
 
 clean:
-	rm -rf $(VENV) docs/_build sandbox/var
+	rm -rf $(VENV) .venv-dj* docs/_build sandbox/var

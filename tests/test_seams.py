@@ -13,7 +13,7 @@ import django
 import pytest
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import User
-from django.db import router
+from django.db import models, router
 from django.db.models import CharField, ForeignKey, OneToOneField
 from django.db.models.fields.related_descriptors import (
     ForwardManyToOneDescriptor,
@@ -138,3 +138,22 @@ def test_the_empty_choice_label_is_this_releases():
     assert django_versions.blank_choice_label() == EMPTY_CHOICE_LABEL[RELEASE]
     field = CharField(choices=[("a", "A")])
     assert field.get_choices()[0][1] == django_versions.blank_choice_label()
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_fetch_modes_reach_the_target_alias_where_django_has_them(queries):
+    assert hasattr(models, "FETCH_PEERS") is (RELEASE >= (6, 1))
+    if RELEASE < (6, 1):
+        return
+    users = [User.objects.create(username=name) for name in ("ann", "bob")]
+    for user in users:
+        Post.objects.create(title=user.username, author=user)
+    posts = list(Post.objects.fetch_mode(models.FETCH_PEERS).order_by("title"))
+    with queries() as q:
+        assert [post.author.username for post in posts] == ["ann", "bob"]
+    # Both authors in one query, on the users' alias.
+    assert q.counts() == {"default": 1, "blog_db": 0, "shop_db": 0}
+    from django.core.exceptions import FieldFetchBlocked
+
+    with pytest.raises(FieldFetchBlocked):
+        Post.objects.fetch_mode(models.FETCH_RAISE).get(title="ann").author
