@@ -3,17 +3,28 @@
 # (mysqlclient needs Debian's pkg-config and libmariadb-dev: see README).
 
 PYTHON ?= python3
-VENV ?= .venv
+# DJANGO=6.1 pins that release series (in its own venv, .venv-dj61); empty: the
+# newest release pyproject.toml allows on $(PYTHON).
+DJANGO ?=
+VENV ?= $(if $(DJANGO),.venv-dj$(subst .,,$(DJANGO)),.venv)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Which profiles `make test` runs; empty: every profile the URLs allow (below).
+PROFILES ?=
+# The interpreters of the matrix (pyenv's builds); a missing one fails, never skips.
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null)
+PYTHON312 ?= $(PYENV_ROOT)/versions/3.12.1/bin/python3
+PYTHON313 ?= $(PYENV_ROOT)/versions/3.13.0/bin/python3
 
-.PHONY: venv test test-profile lint docs demo serve bench e2e clean
+.PHONY: venv test test-matrix test-profile lint docs demo serve bench e2e clean
 
 $(STAMP): pyproject.toml
+	@test -x $(BIN)/python || command -v $(PYTHON) >/dev/null || \
+		{ echo "no Python interpreter $(PYTHON) for $(VENV)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,dev,docs,demo]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev,docs,demo]" $(if $(DJANGO),"Django==$(DJANGO).*")
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,12 +35,15 @@ venv: $(STAMP)
 # standby of its own (tests/pg_standby.py) when the server binaries are
 # installed (pg_config --bindir, or CROSSDB_PG_BINDIR).
 # CROSSDB_REQUIRE_ALL=1 (CI) fails unless all six profiles run.
+# PROFILES="sqlite mixed" runs those (a server they need missing fails them).
 REPLICA_SUITE := tests/test_replica_routing.py tests/test_pinning.py
 SUITE_replica := $(REPLICA_SUITE) tests/test_replica_standby.py
 SUITE_replica_mirror := $(REPLICA_SUITE) tests/test_replica_mirror.py
 PG_BINDIR_FOUND = $(BIN)/python -c "import sys; from tests import pg_standby; sys.exit(not pg_standby.available())"
 test: $(STAMP)
-	@profiles="sqlite"; \
+	@profiles="$(PROFILES)"; \
+	if [ -z "$$profiles" ]; then \
+	profiles="sqlite"; \
 	if [ -n "$$CROSSDB_POSTGRES_URL" ]; then profiles="$$profiles postgresql"; fi; \
 	if [ -n "$$CROSSDB_MYSQL_URL" ]; then profiles="$$profiles mysql"; fi; \
 	if [ -n "$$CROSSDB_POSTGRES_URL" ] && [ -n "$$CROSSDB_MYSQL_URL" ]; then profiles="$$profiles mixed"; fi; \
@@ -37,6 +51,8 @@ test: $(STAMP)
 	if $(PG_BINDIR_FOUND); then profiles="$$profiles replica"; fi; \
 	if [ -n "$$CROSSDB_REQUIRE_ALL" ] && [ "$$profiles" != "sqlite postgresql mysql mixed replica_mirror replica" ]; then \
 		echo "CROSSDB_REQUIRE_ALL is set but only these profiles can run: $$profiles"; exit 1; fi; \
+	fi; \
+	$(BIN)/python -c "import django, sys; print('=== Django', django.get_version(), 'on Python', sys.version.split()[0], '===')"; \
 	failed=""; \
 	for profile in $$profiles; do \
 		echo "=== profile: $$profile ==="; \
@@ -51,6 +67,14 @@ test: $(STAMP)
 
 # The project whose AUTH_USER_MODEL has a UUID key runs under its own settings.
 UUID_PROJECT := --ds=tests.uuidproject.settings --confcutdir=tests/uuidproject tests/uuidproject
+
+# The supported-versions matrix (docs/versions.rst), each in its own venv:
+# Django 5.2 on Python 3.11 and 6.1 on 3.13 on every profile, 6.0 on 3.12 on
+# sqlite and mixed.  Stops at the first combination that fails.
+test-matrix:
+	$(MAKE) test DJANGO=5.2 PYTHON=python3
+	$(MAKE) test DJANGO=6.0 PYTHON=$(PYTHON312) PROFILES="sqlite mixed"
+	$(MAKE) test DJANGO=6.1 PYTHON=$(PYTHON313)
 
 # One profile: make test-profile PROFILE=postgresql (replica profiles: the replica suite)
 test-profile: $(STAMP)
@@ -91,4 +115,4 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
 
 clean:
-	rm -rf $(VENV) docs/_build sandbox/var
+	rm -rf $(VENV) .venv-dj* docs/_build sandbox/var

@@ -48,9 +48,14 @@ class CrossDatabaseForwardDescriptorMixin:
             raise ValueError(
                 "querysets argument of get_prefetch_querysets() should have a length of 1."
             )
-        queryset = querysets[0] if querysets else self.get_queryset()
         # The hint lets the routers (and crossdb's fallback) pick the target alias.
-        queryset._add_hints(instance=instances[0])
+        # get_queryset(instance=) is what Django 5.2 (**hints) and 6.1 (keyword-only
+        # instance, which also carries the instance's fetch mode) both accept.
+        if querysets:
+            queryset = querysets[0]
+            queryset._add_hints(instance=instances[0])
+        else:
+            queryset = self.get_queryset(instance=instances[0])
 
         rel_obj_attr = self.field.get_foreign_related_value
         instance_attr = self.field.get_local_related_value

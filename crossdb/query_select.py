@@ -26,7 +26,7 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.db.models.query import ModelIterable
 
-from crossdb import routing
+from crossdb import django_versions, routing
 from crossdb.fields import is_crossdb_field
 from crossdb.lookups import ids_in
 
@@ -193,7 +193,7 @@ def select_related(original):
                 clone._iterable_class = ModelIterable
             return clone
         if not fields:
-            clone = original(self)
+            clone = django_versions.select_related_everything(original, self)
             return _apply(clone, dict.fromkeys(default_crossings(self.model), ()))
         joined, crossings = split_paths(self.model, fields)
         if joined:

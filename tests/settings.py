@@ -20,8 +20,15 @@ alias; ``CROSSDB_TEST_DB_SUFFIX`` keeps concurrent runs apart.
 
 import os
 import tempfile
+import warnings
 
 import dj_database_url
+
+# A deprecation raised from crossdb's own code (Django's RemovedInDjango*
+# warnings among them) is an error on every supported Django.  pytest re-applies
+# its own filters per test: pyproject.toml's filterwarnings say the same there.
+for _category in (DeprecationWarning, PendingDeprecationWarning):
+    warnings.filterwarnings("error", category=_category, module=r"crossdb(\.|$)")
 
 PROFILE = os.environ.get("CROSSDB_TEST_PROFILE", "sqlite")
 PROFILES = ("sqlite", "postgresql", "mysql", "mixed", "replica", "replica_mirror")

@@ -1,0 +1,72 @@
+"""What differs between the Django releases crossdb supports (5.2 LTS, 6.0, 6.1).
+
+The rest of crossdb is written against what the three releases share; each
+difference it has to know about lives here, named after what differs, and
+``tests/test_seams.py`` pins which release provides what, so a new release
+that moves one of them fails there first.
+
+- ``select_related()`` with no arguments is deprecated from Django 6.1
+  (``RemovedInDjango2028Warning``, raised only for callers outside Django, so
+  the admin changelist's own call stays silent).  crossdb wraps
+  ``QuerySet.select_related``; calling Django's no-argument form from the
+  wrapper would attribute the warning to crossdb, on every call, the admin's
+  included.  ``select_related_everything`` sets the same flag without that
+  call and warns exactly when Django would: for a caller outside Django.
+- The empty choice of a select reads ``---------`` up to Django 6.0 and
+  ``- Select an option -`` from 6.1 (``BLANK_CHOICE_LABEL``, or the dashes
+  again under the deprecated ``USE_BLANK_CHOICE_DASH`` setting).
+
+``ForwardManyToOneDescriptor.get_queryset`` takes ``**hints`` up to 6.0 and a
+keyword-only ``instance`` from 6.1 (which also applies the instance's fetch
+mode); crossdb always calls it as ``get_queryset(instance=...)``, which both
+accept, so it needs no entry here.
+"""
+
+from __future__ import annotations
+
+import django
+from django.db.models import fields as model_fields
+
+try:  # Django 6.1
+    from django.db.models.utils import get_blank_choice_label
+except ImportError:  # Django 5.2, 6.0
+    get_blank_choice_label = None
+
+try:  # Django 6.1
+    from django.utils.deprecation import RemovedInDjango2028Warning, warn_about_external_use
+except ImportError:  # Django 5.2, 6.0
+    warn_about_external_use = None
+
+#: Whether Django warns about ``select_related()`` without arguments (6.1 on).
+SELECT_RELATED_WITHOUT_FIELDS_DEPRECATED = django.VERSION[:2] >= (6, 1)
+
+# Django's message, word for word, so that filters written for Django's own warning match.
+_SELECT_RELATED_MESSAGE = (
+    "Calling select_related() with no arguments is deprecated. Specify the fields to fetch instead."
+)
+# Frames skipped to find the caller Django's warning is about: crossdb's
+# wrapper, then Django's managers (``Post.objects.select_related()``).
+_SELECT_RELATED_CALL_FRAMES = ("crossdb.query_select.", "django.db.models.")
+
+
+def select_related_everything(original, queryset):
+    """Return ``queryset.select_related()`` (every non-null relation) through ``original``."""
+    if SELECT_RELATED_WITHOUT_FIELDS_DEPRECATED:
+        warn_about_external_use(
+            _SELECT_RELATED_MESSAGE,
+            category=RemovedInDjango2028Warning,
+            skip_name_prefixes=_SELECT_RELATED_CALL_FRAMES,
+        )
+    # select_related(None) makes the clone and runs Django's checks (values(),
+    # combined queries); True is what the no-argument form sets on every release.
+    clone = original(queryset, None)
+    clone.query.select_related = True
+    return clone
+
+
+def blank_choice_label() -> str:
+    """Return the label of a select's empty choice, as this Django renders it."""
+    if get_blank_choice_label is not None:
+        return str(get_blank_choice_label())
+    dashes = model_fields.BLANK_CHOICE_DASH[0][1]
+    return str(getattr(model_fields, "BLANK_CHOICE_LABEL", dashes))
