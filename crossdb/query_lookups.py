@@ -192,8 +192,9 @@ def _queryset_value(model, lookup: str, value):
     field = final_field(model, LOOKUP_SEP.join(path)) if path else None
     if field is None:
         return None
-    outer_alias = routing.db_for_read(model)
-    if value.db == outer_alias and not is_crossdb_field(field):
+    if not is_crossdb_field(field):
+        # A plain field compares within its own database: Django answers, or
+        # raises "Subqueries aren't allowed across different databases".
         return None
     selected = value._fields or value.query.values_select
     if selected:
