@@ -192,9 +192,10 @@ def _queryset_value(model, lookup: str, value):
     field = final_field(model, LOOKUP_SEP.join(path)) if path else None
     if field is None:
         return None
-    if not is_crossdb_field(field):
-        # A plain field compares within its own database: Django answers, or
-        # raises "Subqueries aren't allowed across different databases".
+    outer_alias = routing.db_for_read(model)
+    if not is_crossdb_field(field) and (value.db == outer_alias or value._db is not None):
+        # Django's own answer; for an inner queryset sent to another alias with
+        # using(), its "Subqueries aren't allowed across different databases".
         return None
     selected = value._fields or value.query.values_select
     if selected:
