@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-profile lint docs demo serve bench e2e clean
+.PHONY: venv test test-profile lint docs demo serve bench e2e django-suite clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,12 @@ serve: $(STAMP)
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(SANDBOX) bench $(BENCH_ARGS)
+
+# Django's own test suite (the sdist of the installed Django, cached in
+# ~/.cache/crossdb/django-suite) with crossdb installed: every test that passes
+# without crossdb passes with it (docs/django_suite.rst).
+django-suite: $(STAMP)
+	$(BIN)/python -m tests.djangosuite $(DJANGO_SUITE_ARGS)
 
 # The documentation; any warning fails the build (-E: every page re-read, so
 # warnings of unchanged pages are not hidden by the saved environment).
