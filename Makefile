@@ -17,7 +17,7 @@ PYENV_ROOT ?= $(shell pyenv root 2>/dev/null)
 PYTHON312 ?= $(PYENV_ROOT)/versions/3.12.1/bin/python3
 PYTHON313 ?= $(PYENV_ROOT)/versions/3.13.0/bin/python3
 
-.PHONY: venv test test-matrix test-profile lint docs demo serve bench e2e clean
+.PHONY: venv test test-matrix test-profile lint docs demo serve bench e2e django-suite clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || command -v $(PYTHON) >/dev/null || \
@@ -104,6 +104,12 @@ serve: $(STAMP)
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(SANDBOX) bench $(BENCH_ARGS)
+
+# Django's own test suite (the sdist of the installed Django, cached in
+# ~/.cache/crossdb/django-suite) with crossdb installed: every test that passes
+# without crossdb passes with it (docs/django_suite.rst).
+django-suite: $(STAMP)
+	$(BIN)/python -m tests.djangosuite $(DJANGO_SUITE_ARGS)
 
 # The documentation; any warning fails the build (-E: every page re-read, so
 # warnings of unchanged pages are not hidden by the saved environment).

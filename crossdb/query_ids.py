@@ -10,7 +10,8 @@ import time reads nothing) and each evaluation sees the far side as it is.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Field, ForeignObject, Lookup, QuerySet
+from django.db.models import Field, ForeignObject, QuerySet
+from django.db.models.lookups import In
 
 from crossdb.exceptions import CrossDatabaseLimitError
 from crossdb.lookups import IdsIn
@@ -68,24 +69,29 @@ def _rebuild(model, query, state, description):
     return CrossDatabaseIds(queryset, description)
 
 
-class CrossDatabaseIdsLookup(Lookup):
+class CrossDatabaseIdsLookup(In):
     """``key__crossdb_ids=CrossDatabaseIds(...)``: the key is one of the far side's ids.
 
     A lookup rather than a bare expression so that Django's ``build_filter``
     gives it what every lookup gets: join promotion, and ``IS NOT NULL`` on a
     nullable key under negation (``exclude(editor__username="x")`` keeps the
     posts without editor, as the single-database JOIN does).
+
+    It is registered on every field, so it appears in ``Field.get_lookups()``;
+    given anything but ``CrossDatabaseIds`` it is Django's ``in``, so code that
+    walks a field's lookups (Django's own test suite does) gets an answer.
     """
 
     lookup_name = "crossdb_ids"
-    prepare_rhs = False
 
     def get_prep_lookup(self):
-        if not isinstance(self.rhs, CrossDatabaseIds):
-            raise TypeError("crossdb_ids takes a crossdb.query_ids.CrossDatabaseIds value")
-        return self.rhs
+        if isinstance(self.rhs, CrossDatabaseIds):
+            return self.rhs
+        return super().get_prep_lookup()
 
     def as_sql(self, compiler, connection):
+        if not isinstance(self.rhs, CrossDatabaseIds):
+            return super().as_sql(compiler, connection)
         # The ids travel as one parameter (array / JSON text) through IdsIn.
         return IdsIn(self.lhs, self.rhs.evaluate()).as_sql(compiler, connection)
 

@@ -193,7 +193,9 @@ def _queryset_value(model, lookup: str, value):
     if field is None:
         return None
     outer_alias = routing.db_for_read(model)
-    if value.db == outer_alias and not is_crossdb_field(field):
+    if not is_crossdb_field(field) and (value.db == outer_alias or value._db is not None):
+        # Django's own answer; for an inner queryset sent to another alias with
+        # using(), its "Subqueries aren't allowed across different databases".
         return None
     selected = value._fields or value.query.values_select
     if selected:

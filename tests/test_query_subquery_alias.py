@@ -1,0 +1,50 @@
+"""A plain field compared with a queryset of another alias raises as Django does."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.db.models import CharField
+
+from tests.blog.models import Comment, Post
+from tests.query_helpers import build_world
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+DJANGO_MESSAGE = "Subqueries aren't allowed across different databases"
+
+CASES = {
+    "pk_in": lambda: Post.objects.filter(id__in=Post.objects.using("default")),
+    "pk_in_values": lambda: Post.objects.filter(id__in=Post.objects.using("default").values("id")),
+    "plain_fk_in": lambda: Comment.objects.filter(post__in=Post.objects.using("default")),
+    "plain_model": lambda: User.objects.filter(id__in=User.objects.using("blog_db")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_plain_field_in_a_queryset_of_another_alias_raises_djangos_error(name):
+    build_world()
+    with pytest.raises(ValueError, match=DJANGO_MESSAGE):
+        list(CASES[name]())
+
+
+def test_a_crossdb_field_in_a_queryset_of_its_target_alias_is_answered():
+    build_world()
+    users = User.objects.filter(username__startswith="a")
+    expected = sorted(p.pk for p in Post.objects.all() if p.author.username.startswith("a"))
+    assert sorted(Post.objects.filter(author__in=users).values_list("pk", flat=True)) == expected
+
+
+def test_the_crossdb_ids_lookup_is_django_in_for_other_values():
+    # It is in every field's get_lookups(); code that walks them (Django's
+    # expressions.tests.BasicExpressionsTests.test_lookups_subquery) gets "in".
+    from django.db.models import Subquery
+
+    User.objects.create(username="ann")
+    User.objects.create(username="bob")
+    first = User.objects.order_by("username").values("username")[:1]
+    assert "crossdb_ids" in CharField.get_lookups()
+    assert list(
+        User.objects.filter(username__crossdb_ids=["bob", "x"]).values_list("username", flat=True)
+    ) == ["bob"]
+    assert [u.username for u in User.objects.filter(username__crossdb_ids=Subquery(first))] == [
+        "ann"
+    ]
