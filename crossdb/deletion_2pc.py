@@ -1,7 +1,7 @@
 """Two-phase commit for a delete whose aliases are all PostgreSQL (opt-in).
 
 With ``CROSSDB_DELETE_TWO_PHASE_COMMIT = True`` in the settings, a delete that
-writes to two or more aliases, all PostgreSQL and none already inside an
+writes to two or more aliases, all PostgreSQL and none inside a caller's
 atomic block, ends with ``PREPARE TRANSACTION`` on every alias (phase one) and
 then ``COMMIT PREPARED`` on each (phase two), instead of one plain commit after
 the other.  A failure before every alias has prepared rolls every alias back.
@@ -12,19 +12,24 @@ so a process that dies half way leaves prepared transactions whose fate
 ``recover()`` decides from which parts remain (``decide()``).
 
 The server must allow prepared transactions (``max_prepared_transactions``
-above 0, a setting that needs a server restart); ``two_phase()`` checks it on
+above 0, a setting that needs a server restart); the delete checks it on
 every alias before the first write.
+
+``recover()`` cannot race a live delete: the process that prepares an
+operation holds a session advisory lock named after it on every alias until
+its last ``COMMIT PREPARED`` (or ``ROLLBACK PREPARED``), and ``recover()``
+touches only operations whose lock it can take.  A process that dies loses its
+sessions and their locks, so its prepared transactions become recoverable.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from contextlib import ExitStack, contextmanager
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, connections
 
 SETTING = "CROSSDB_DELETE_TWO_PHASE_COMMIT"
 GID_PREFIX = "crossdb-"
@@ -49,26 +54,23 @@ def enabled() -> bool:
 
 
 def applies(order) -> bool:
-    """Return True when a delete on the aliases of ``order`` uses two-phase commit."""
+    """Return True when a delete committing the aliases of ``order`` uses two-phase commit."""
     return (
         enabled()
         and len(order) > 1
         and all(connections[alias].vendor == "postgresql" for alias in order)
-        # Inside an atomic block, the enclosing block commits, not crossdb.
-        and not any(connections[alias].in_atomic_block for alias in order)
     )
 
 
-def _execute(alias, statement) -> None:
+def _execute(alias, statement, params=None):
     with connections[alias].cursor() as cursor:
-        cursor.execute(statement)
+        cursor.execute(statement, params)
+        return cursor.fetchone() if cursor.description else None
 
 
 def check_server(alias) -> None:
     """Raise ImproperlyConfigured unless ``alias``'s server allows prepared transactions."""
-    with connections[alias].cursor() as cursor:
-        cursor.execute("SHOW max_prepared_transactions")
-        (value,) = cursor.fetchone()
+    (value,) = _execute(alias, "SHOW max_prepared_transactions")
     if int(value) < 1:
         raise ImproperlyConfigured(
             f"{SETTING} is set, but the PostgreSQL server of database {alias!r} has "
@@ -83,38 +85,92 @@ def gids(order) -> list[str]:
     return [f"{GID_PREFIX}{operation}-{i}of{len(order)}" for i in range(1, len(order) + 1)]
 
 
-@contextmanager
-def two_phase(order):
-    """Run the block in one transaction per alias; commit them all or none."""
-    for alias in order:
-        check_server(alias)
+# The advisory lock an operation's owner holds on every alias while any of its
+# parts is prepared: (a constant class, the operation's hash).
+_LOCK_CLASS = 0x43524F53  # "CROS"
+
+
+def _operation(gid) -> str:
+    return _GID.match(gid)["operation"]
+
+
+def _lock(alias, operation, *, wait) -> bool:
+    function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+    row = _execute(alias, f"SELECT {function}(%s, hashtext(%s))", [_LOCK_CLASS, operation])
+    return wait or bool(row[0])
+
+
+def _unlock(alias, operation) -> None:
+    _execute(alias, "SELECT pg_advisory_unlock(%s, hashtext(%s))", [_LOCK_CLASS, operation])
+
+
+def _usable(alias) -> None:
+    # A connection that died during phase two is replaced, so the advice of
+    # TwoPhaseCommitError (run recover()) works in the same process.
+    connection = connections[alias]
+    if (
+        connection.connection is not None
+        and not connection.in_atomic_block
+        and not connection.is_usable()
+    ):
+        connection.close()
+
+
+def finish(order, atomics) -> None:
+    """End the open ``atomics`` of ``order`` with PREPARE, then COMMIT PREPARED on each.
+
+    The process owns the operation (a session advisory lock on every alias)
+    from before the first PREPARE to after the last COMMIT PREPARED, so a
+    concurrent ``recover()`` leaves it alone.
+    """
     names = gids(order)
+    operation = _operation(names[0])
+    for alias in order:
+        _lock(alias, operation, wait=True)
     prepared = []
     try:
-        with ExitStack() as stack:
-            for alias in reversed(order):
-                stack.enter_context(transaction.atomic(using=alias, savepoint=False))
-            yield
+        try:
             for alias, gid in zip(order, names, strict=True):
-                # After PREPARE the session has no open transaction: leaving
-                # the atomic block then commits nothing.
                 _execute(alias, f"PREPARE TRANSACTION '{gid}'")
                 prepared.append((alias, gid))
+        except BaseException:
+            for alias in order:
+                connections[alias].set_rollback(True)
+                atomics[alias].__exit__(None, None, None)
+            raise
+        # After PREPARE the sessions have no open transaction: leaving the
+        # atomic blocks commits nothing.
+        for alias in order:
+            atomics[alias].__exit__(None, None, None)
     except BaseException:
         for alias, gid in reversed(prepared):
             _execute(alias, f"ROLLBACK PREPARED '{gid}'")
+        _release(order, operation)
         raise
-    for index, (alias, gid) in enumerate(prepared):
+    try:
+        for index, (alias, gid) in enumerate(prepared):
+            try:
+                _execute(alias, f"COMMIT PREPARED '{gid}'")
+            except DatabaseError as exc:
+                pending = prepared[index:]
+                raise TwoPhaseCommitError(
+                    f"Every database prepared the delete, but COMMIT PREPARED failed on "
+                    f"{alias!r}; still prepared: {pending}. Run "
+                    f"crossdb.deletion_2pc.recover() to commit them.",
+                    pending,
+                ) from exc
+    finally:
+        _release(order, operation)
+
+
+def _release(order, operation) -> None:
+    for alias in order:
         try:
-            _execute(alias, f"COMMIT PREPARED '{gid}'")
-        except DatabaseError as exc:
-            pending = prepared[index:]
-            raise TwoPhaseCommitError(
-                f"Every database prepared the delete, but COMMIT PREPARED failed on "
-                f"{alias!r}; still prepared: {pending}. Run "
-                f"crossdb.deletion_2pc.recover() to commit them.",
-                pending,
-            ) from exc
+            _usable(alias)
+            _unlock(alias, operation)
+        except DatabaseError:
+            # The session is gone, and its lock with it.
+            connections[alias].close()
 
 
 def decide(parts_present, parts) -> str:
@@ -148,7 +204,14 @@ def prepared(aliases=None) -> dict[str, str]:
 
 
 def recover(aliases=None) -> dict[str, str]:
-    """Finish every operation left prepared by a failed process; return ``{gid: action}``."""
+    """Finish every operation left prepared by a process that is gone; return ``{gid: action}``.
+
+    An operation whose owner still holds its advisory lock on any alias (a
+    live delete between PREPARE and COMMIT PREPARED) is left alone.
+    """
+    aliases = [a for a in (aliases or connections) if connections[a].vendor == "postgresql"]
+    for alias in aliases:
+        _usable(alias)
     operations = {}
     for gid, alias in prepared(aliases).items():
         match = _GID.match(gid)
@@ -156,9 +219,26 @@ def recover(aliases=None) -> dict[str, str]:
             key = (match["operation"], int(match["parts"]))
             operations.setdefault(key, {})[int(match["part"])] = (gid, alias)
     actions = {}
-    for (_operation, parts), present in operations.items():
-        action = decide(present, parts)
-        for _part, (gid, alias) in sorted(present.items()):
-            _execute(alias, f"{action.upper()} PREPARED '{gid}'")
-            actions[gid] = action
+    for (operation, parts), present in operations.items():
+        holders = sorted({alias for _gid, alias in present.values()})
+        locked = []
+        try:
+            for alias in holders:
+                if not _lock(alias, operation, wait=False):
+                    break
+                locked.append(alias)
+            else:
+                # Owned now: read again what remains, the owner may have
+                # finished between the listing and the lock.
+                remaining = prepared(holders)
+                present = {
+                    part: (gid, alias) for part, (gid, alias) in present.items() if gid in remaining
+                }
+                action = decide(present, parts)
+                for _part, (gid, alias) in sorted(present.items()):
+                    _execute(alias, f"{action.upper()} PREPARED '{gid}'")
+                    actions[gid] = action
+        finally:
+            for alias in locked:
+                _unlock(alias, operation)
     return actions

@@ -5,7 +5,10 @@ back to the alias of the ``instance`` hint.  Inside one database that is the
 right guess; across a crossdb relation it is the wrong one: ``post.author``
 would read ``auth_user`` from the post's database.  crossdb keeps Django's
 behaviour for every other pair of models and, for the two ends of a crossdb
-field only, replaces that fallback with ``default``.
+field only, replaces that fallback with ``home_alias()``: the instance's alias
+when the target's table lives there according to the routers' ``allow_migrate``
+(with no router at all, Django creates every table on every alias), else
+``default``.  See docs/routing.rst.
 
 The replacement is one of crossdb's seams into Django (see ``crossdb.seams``):
 ``install()`` wraps ``ConnectionRouter.db_for_read``, ``db_for_write`` and
@@ -14,7 +17,7 @@ The replacement is one of crossdb's seams into Django (see ``crossdb.seams``):
 
 from __future__ import annotations
 
-from django.db import DEFAULT_DB_ALIAS, router
+from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.utils import ConnectionRouter
 
 # Both orders of (source, target) for every crossdb field, by concrete model
@@ -57,14 +60,54 @@ def ask_routers(action: str, model, **hints) -> str | None:
     return _first_answer(router.routers, action, model, **hints)
 
 
+def _route(action: str, model, hints) -> str:
+    answer = ask_routers(action, model, **hints)
+    if answer:
+        return answer
+    instance = hints.get("instance")
+    alias = getattr(getattr(instance, "_state", None), "db", None)
+    return home_alias(model, alias, action, **hints) if alias else DEFAULT_DB_ALIAS
+
+
 def db_for_read(model, **hints) -> str:
-    """Return the alias to read ``model`` from: the routers' answer, else default."""
-    return ask_routers("db_for_read", model, **hints) or DEFAULT_DB_ALIAS
+    """Return the alias to read ``model`` from: the routers' answer, else ``home_alias()``."""
+    return _route("db_for_read", model, hints)
 
 
 def db_for_write(model, **hints) -> str:
-    """Return the alias to write ``model`` to: the routers' answer, else default."""
-    return ask_routers("db_for_write", model, **hints) or DEFAULT_DB_ALIAS
+    """Return the alias to write ``model`` to: the routers' answer, else ``home_alias()``."""
+    return _route("db_for_write", model, hints)
+
+
+def lives_on(model, alias: str) -> bool:
+    """Return True when the routers' ``allow_migrate`` puts ``model``'s table on ``alias``."""
+    if alias not in connections.settings:
+        return False
+    routers = router.routers
+    if not routers:
+        # Without routers Django migrates every model on every alias.
+        return True
+    opts = model._meta
+    answer = _first_answer(
+        routers, "allow_migrate", alias, opts.app_label, model_name=opts.model_name, model=model
+    )
+    # A chain that abstains does not say the table is there: an abstaining
+    # router usually means "the default database".
+    return answer is True
+
+
+def home_alias(model, alias: str | None, action: str = "db_for_write", **hints) -> str:
+    """Return the alias of ``model``'s rows related to a row on ``alias``.
+
+    The routers' answer; when they abstain, ``alias`` itself if ``model``'s
+    table lives there (``lives_on()``); otherwise ``default``.
+    """
+    answer = ask_routers(action, model, **hints)
+    if answer:
+        return answer
+    if alias and alias != DEFAULT_DB_ALIAS and lives_on(model, alias):
+        return alias
+    return DEFAULT_DB_ALIAS
 
 
 def relation_answer(obj1, obj2, **hints) -> bool | None:
@@ -78,7 +121,8 @@ def _crossdb_route(action: str, original):
         if instance is not None and is_cross_pair(model, type(instance)):
             # The instance is the *other* end of a crossdb relation: its alias
             # says nothing about where ``model`` lives.
-            return _first_answer(self.routers, action, model, **hints) or DEFAULT_DB_ALIAS
+            answer = _first_answer(self.routers, action, model, **hints)
+            return answer or home_alias(model, instance._state.db, action, **hints)
         return original(self, model, **hints)
 
     route.crossdb_original = original

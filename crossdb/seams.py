@@ -5,10 +5,12 @@ loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
 
 - ``routing``: wraps ``django.db.utils.ConnectionRouter.db_for_read``,
   ``db_for_write`` and ``allow_relation`` so that, for the two ends of a
-  crossdb field, an abstaining router chain means ``default`` (not the other
-  end's alias) and no router refusing means the relation is allowed.
-- ``deletion``: replaces ``django.db.models.deletion.Collector.collect`` and
-  ``delete`` with crossdb's (``crossdb.deletion``; pinned by ``tests/test_deletion_seam.py``).
+  crossdb field, an abstaining router chain means the instance's alias when the
+  target's table lives there (``allow_migrate``), else ``default`` (never the
+  other end's alias), and no router refusing means the relation is allowed.
+- ``deletion``: wraps ``django.db.models.deletion.Collector``'s overridable ``collect``,
+  ``related_objects``, ``get_del_batches``, ``add``, ``add_field_update`` and ``delete``, each
+  calling Django's own (``crossdb.deletion``; pinned by ``tests/test_deletion_seam.py``).
 - ``query``: wraps ``Query.add_q``, ``Q.resolve_expression``, ``Query.names_to_path``,
   ``Query.resolve_expression``, ``Join.as_sql``, ``sql.compiler.select_related_descend``,
   ``QuerySet.select_related``, ``order_by``, ``_values``, ``values``, ``values_list``,

@@ -5,7 +5,8 @@ asking ``User.objects.db_manager("blog_db").get_by_natural_key("ann")``:
 Django looks the target up on the fixture's alias, which for a crossdb field
 is the wrong database (an error, or a stale copy's id, silently).  The
 ``serializers`` seam (``crossdb.seams``) makes both of Django's code paths ask
-the alias the routers choose for the target model instead:
+the target's alias instead (``routing.home_alias``: the routers' answer, else
+the fixture's alias when the target's table lives there, else ``default``):
 
 - ``django.core.serializers.base.deserialize_fk_value`` (JSON, YAML, Python,
   and deferred forward references of every format);
@@ -24,15 +25,15 @@ from crossdb import routing
 from crossdb.fields import is_crossdb_field
 
 
-def target_alias(field) -> str:
+def target_alias(field, using=None) -> str:
     """Return the alias natural keys of ``field``'s target are looked up on."""
-    return routing.db_for_read(field.remote_field.model)
+    return routing.home_alias(field.remote_field.model, using, "db_for_read")
 
 
 def _crossdb_deserialize_fk_value(original):
     def deserialize_fk_value(field, field_value, using, handle_forward_references):
         if is_crossdb_field(field):
-            using = target_alias(field)
+            using = target_alias(field, using)
         return original(field, field_value, using, handle_forward_references)
 
     deserialize_fk_value.crossdb_original = original
@@ -44,7 +45,7 @@ def _crossdb_handle_fk_field_node(original):
         if not is_crossdb_field(field):
             return original(self, node, field)
         # self.db is read there only to look the natural key up.
-        fixture_alias, self.db = self.db, target_alias(field)
+        fixture_alias, self.db = self.db, target_alias(field, self.db)
         try:
             return original(self, node, field)
         finally:

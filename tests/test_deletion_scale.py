@@ -31,13 +31,13 @@ def test_cascade_to_100k_rows_on_another_alias(monkeypatch):
     Mention.objects.create(post=kept, text="kept")
 
     calls = []
-    real = deletion.crossdb_related_objects
+    real = deletion.collector.crossdb_related_objects
 
     def spy(related_model, related_fields, objs, alias):
         calls.append((related_model, [field.name for field in related_fields], len(objs)))
         return real(related_model, related_fields, objs, alias)
 
-    monkeypatch.setattr(deletion, "crossdb_related_objects", spy)
+    monkeypatch.setattr(deletion.collector, "crossdb_related_objects", spy)
     with capture_queries("shop_db") as queries:
         total, per_model = User.objects.filter(username__startswith="bulk").delete()
 

@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from crossdb import routing
 from crossdb.routers import AppLabelRouter
+from crossdb.serializers import target_alias
 from tests.blog.models import Comment, Post
 from tests.shop.models import Profile
 from tests.twin.models import TwinPost
@@ -57,7 +58,9 @@ def test_crossdb_pairs_are_registered_for_both_ends_only():
         (["crossdb.routers.AppLabelRouter"], "blog_db"),
         (["tests.routers.BlogRouter", "tests.routers.ShopRouter"], "blog_db"),
         (["tests.routers.RulesOrNoneRouter"], "blog_db"),
-        ([], "default"),
+        # No router: Django creates every table on every alias, so the
+        # instance's own alias holds the target's table too.
+        ([], "shop_db"),
     ],
 )
 def test_routing_never_falls_back_to_the_other_ends_alias(routers, expected):
@@ -66,13 +69,33 @@ def test_routing_never_falls_back_to_the_other_ends_alias(routers, expected):
     post = Post(pk=1)
     post._state.db = "replica"
     with override_settings(DATABASE_ROUTERS=routers):
-        # Across a crossdb relation: the routers, else default.
+        # Across a crossdb relation: the routers, else the instance's alias
+        # if the target's table lives there, else default.
         assert router.db_for_read(Post, instance=user) == expected
         assert router.db_for_write(User, instance=post) == "default"
         assert routing.db_for_read(Post, instance=user) == expected
         # Between models with no crossdb field, Django's own fallback stands.
         comment_db = router.db_for_read(Comment, instance=post)
-        assert comment_db == ("replica" if expected == "default" else "blog_db")
+        assert comment_db == ("replica" if not routers else "blog_db")
+
+
+@pytest.mark.parametrize(
+    ("routers", "alias", "expected"),
+    [
+        ([], "blog_db", "blog_db"),
+        ([], "not-configured", "default"),
+        # allow_migrate answers True for blog on blog_db, False for auth.
+        (["tests.routers.RulesOrNoneRouter"], "blog_db", "default"),
+        # Abstaining on allow_migrate does not put the table there.
+        (["tests.routers.RefusingRouter"], "shop_db", "default"),
+    ],
+)
+def test_home_alias_when_routers_abstain(routers, alias, expected):
+    with override_settings(DATABASE_ROUTERS=routers):
+        assert routing.home_alias(User, alias) == expected
+    with override_settings(DATABASE_ROUTERS=["tests.routers.RulesOrNoneRouter"]):
+        assert routing.lives_on(Post, "blog_db") is True
+        assert routing.lives_on(Post, "default") is False
 
 
 def test_allow_relation_for_crossdb_pairs():
@@ -84,3 +107,17 @@ def test_allow_relation_for_crossdb_pairs():
     with override_settings(DATABASE_ROUTERS=["tests.routers.RefusingRouter"]):
         assert router.allow_relation(user, post) is False
         assert routing.relation_answer(user, post) is False
+
+
+@pytest.mark.parametrize(
+    ("routers", "fixture_alias", "expected"),
+    [
+        (["crossdb.routers.AppLabelRouter"], "blog_db", "default"),
+        (["tests.routers.BlogRouter", "tests.routers.ShopRouter"], "blog_db", "default"),
+        # No router: ``loaddata --database shop_db`` finds the target there.
+        ([], "shop_db", "shop_db"),
+    ],
+)
+def test_natural_keys_are_looked_up_where_the_target_lives(routers, fixture_alias, expected):
+    with override_settings(DATABASE_ROUTERS=routers):
+        assert target_alias(Post._meta.get_field("author"), fixture_alias) == expected

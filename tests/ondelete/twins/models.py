@@ -1,9 +1,11 @@
 """Twins of ``tests.ondelete`` with plain ForeignKeys, all inside ``default``."""
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 
 from tests.ondelete.models import ghost_user_id
+from tests.twin.models import TwinPost
 
 
 class TwinRef(models.Model):
@@ -91,3 +93,15 @@ class TwinReply(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class Employee(User):
+    """A multi-table child of the user model: its parent row has crossdb dependents."""
+
+    desk = models.CharField(max_length=50, default="")
+
+
+class StaffPost(TwinPost):
+    """A plain multi-table child reached by a user's cascade (no crossdb field at all)."""
+
+    desk = models.CharField(max_length=50, default="")
