@@ -1,10 +1,12 @@
 """The relation fields: ``CrossDatabaseForeignKey`` and ``CrossDatabaseOneToOneField``.
 
-Each is the Django field it extends with three differences: no database
-constraint (the target table is in another database), descriptors that read
-each end from the alias the routers choose, and an ``in`` lookup that carries
-ids as one parameter.  Queries and deletes that cross the relation are
-handled by ``crossdb.query`` and ``crossdb.deletion``.
+Each is the Django field it extends with four differences: no database
+constraint (the target table is in another database), crossdb's integrity
+check on write in its place (``crossdb.integrity``; ``check_integrity=False``
+opts a field out), descriptors that read each end from the alias the routers
+choose, and an ``in`` lookup that carries ids as one parameter.  Queries and
+deletes that cross the relation are handled by ``crossdb.query`` and
+``crossdb.deletion``.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ class CrossDatabaseFieldMixin:
     # databases even when both ends route to the same alias.
     crossdb = True
 
-    def __init__(self, *args, db_constraint=False, **kwargs):
+    def __init__(self, *args, db_constraint=False, check_integrity=True, **kwargs):
         # A constraint cannot reference a table in another database; what the
         # caller asked for is kept so that the system check can report it.
         self.crossdb_db_constraint_requested = db_constraint
+        # False: writes are not checked against the target (crossdb.integrity).
+        self.check_integrity = check_integrity
         super().__init__(*args, db_constraint=False, **kwargs)
 
     def deconstruct(self):
@@ -41,6 +45,8 @@ class CrossDatabaseFieldMixin:
         kwargs.pop("db_constraint", None)
         if self.crossdb_db_constraint_requested:
             kwargs["db_constraint"] = True
+        if not self.check_integrity:
+            kwargs["check_integrity"] = False
         return name, self.crossdb_path, args, kwargs
 
     def contribute_to_related_class(self, cls, related):

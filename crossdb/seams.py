@@ -20,11 +20,16 @@ loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
   ``xml_serializer.Deserializer._handle_fk_field_node`` so natural foreign keys of crossdb
   fields are looked up on the target's alias (``crossdb.serializers``; pinned by
   ``tests/test_fixtures.py``).
+- ``integrity``: wraps ``SQLInsertCompiler.execute_sql`` and ``SQLUpdateCompiler.execute_sql``
+  (check the targets of crossdb key columns written) and ``BaseDatabaseWrapper.commit``,
+  ``rollback``, ``close`` and ``savepoint_rollback`` (run deferred checks just before the
+  commit, drop them with the writes undone) (``crossdb.integrity``; pinned by
+  ``tests/test_integrity_seam.py``).
 """
 
 from __future__ import annotations
 
-from crossdb import deletion, query, routing
+from crossdb import deletion, integrity, query, routing
 from crossdb import serializers as crossdb_serializers
 
 SEAMS = {
@@ -32,6 +37,7 @@ SEAMS = {
     "query": (query.install, query.installed),
     "deletion": (deletion.install, deletion.installed),
     "serializers": (crossdb_serializers.install, crossdb_serializers.installed),
+    "integrity": (integrity.install, integrity.installed),
 }
 
 

@@ -116,7 +116,9 @@ def populate(users: int, posts: int, stdout) -> Dataset:
     return Dataset((user_ids[0], user_ids[-1]), ranges, users, posts)
 
 
-def operations(data: Dataset, forward_rows: int, cascade_users: int, cascade_posts: int):
+def operations(
+    data: Dataset, forward_rows: int, cascade_users: int, cascade_posts: int, create_rows=200
+):
     """Return the operations of the table, each runnable on either side."""
 
     def fresh_posts(side):
@@ -174,6 +176,24 @@ def operations(data: Dataset, forward_rows: int, cascade_users: int, cascade_pos
         POSTS[side].objects.filter(author_id__in=ids)._raw_delete(POSTS[side].objects.db)
         User.objects.filter(pk__in=ids)._raw_delete(User.objects.db)
 
+    def author_ids(side):
+        return list(data.users_qs().values_list("pk", flat=True)[:create_rows])
+
+    def create(side, ids):
+        # One INSERT per row in autocommit: crossdb adds the checked, locked target.
+        for user_id in ids:
+            POSTS[side].objects.create(author_id=user_id, title=f"{POST_PREFIX}created")
+        return len(ids)
+
+    def bulk_create(side, ids):
+        rows = [POSTS[side](author_id=i, title=f"{POST_PREFIX}created") for i in ids * 10]
+        return len(POSTS[side].objects.bulk_create(rows, batch_size=1000))
+
+    def created_cleanup(side, _):
+        POSTS[side].objects.filter(title=f"{POST_PREFIX}created")._raw_delete(
+            POSTS[side].objects.db
+        )
+
     def audit(side, _):
         if side == "plain":
             # What auditing a plain ForeignKey takes inside one database: one anti-join.
@@ -195,6 +215,20 @@ def operations(data: Dataset, forward_rows: int, cascade_users: int, cascade_pos
             prepare=cascade_prepare,
             cleanup=cascade_cleanup,
             warm_up=False,
+        ),
+        Operation(
+            f"create() ({create_rows} posts, checked)",
+            1.3,
+            create,
+            prepare=author_ids,
+            cleanup=created_cleanup,
+        ),
+        Operation(
+            f"bulk_create() ({create_rows * 10} posts, checked)",
+            1.3,
+            bulk_create,
+            prepare=author_ids,
+            cleanup=created_cleanup,
         ),
         Operation("audit of Post.author (all rows)", None, audit),
     ]

@@ -21,6 +21,7 @@ from django.db import connections, router
 from django.db.models import Max, ProtectedError
 from shop.models import Order
 
+from crossdb import integrity
 from crossdb.lookups import ids_in
 from crossdb.testing import capture_queries, detect_cross_database_tables
 from showcase.factories import CommentFactory, PostFactory, UserFactory
@@ -349,7 +350,9 @@ def audit(outcome: Outcome, ann) -> None:
     missing = (User.objects.aggregate(top=Max("pk"))["top"] or 0) + 1000
     orphan = PostFactory(author=ann, title="Orphaned post")
     try:
-        Post.objects.filter(pk=orphan.pk).update(author_id=missing)
+        # A dangling reference on purpose: the write check would refuse it.
+        with integrity.unchecked():
+            Post.objects.filter(pk=orphan.pk).update(author_id=missing)
         outcome.lines.append(f"Post {orphan.pk} now points at user {missing}, who does not exist")
         outcome.expect(_audit(outcome) != 0, "the audit did not report the dangling reference")
         _audit(outcome, "--fix")

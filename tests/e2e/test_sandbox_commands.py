@@ -44,7 +44,7 @@ def test_bench_prints_a_row_per_operation(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     rows = [line for line in result.stdout.splitlines() if re.search(r"\d\.\d\dx", line)]
-    assert len(rows) == 8, output
+    assert len(rows) == 10, output
     assert "failed" not in output
     assert "(answers differ)" not in output
     assert re.search(r"audit throughput: 300 rows \(30 distinct ids\)", result.stdout), output
