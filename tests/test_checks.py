@@ -244,6 +244,33 @@ def test_e002_places_instances_of_models_whose_init_needs_arguments(isolated):
         assert ids(Source._meta.get_field("target")) == ["crossdb.E002"]
 
 
+def test_checks_run_no_default_callable_of_the_models(isolated):
+    calls = []
+
+    def default_label():
+        calls.append("called")  # a default may query or write: checks must not run it
+        return "x"
+
+    class Target(models.Model):
+        label = models.CharField(max_length=10, default=default_label)
+
+        class Meta:
+            app_label = "left"
+
+    class Source(models.Model):
+        label = models.CharField(max_length=10, default=default_label)
+        target = CrossDatabaseForeignKey(Target, on_delete=models.CASCADE, related_name="+")
+
+        class Meta:
+            app_label = "right"
+
+    with override_settings(
+        DATABASE_ROUTERS=[Recorder(), *APPLABEL], DATABASE_ROUTING_RULES={"right": "blog_db"}
+    ):
+        assert ids(Source._meta.get_field("target")) == []
+    assert calls == []
+
+
 @pytest.mark.parametrize(
     ("rules", "end", "alias"),
     [
