@@ -67,7 +67,7 @@ def _rewriting_resolve(original):
                     "multi-valued relation into another database; Django would give one "
                     "value per related row, which crossdb cannot. Filter with filter() "
                     "first, or count on the related model's own database (see "
-                    "docs/querying.rst, 'What raises')."
+                    "docs/querying.rst, 'What is rewritten and what raises')."
                 )
         rewritten = rewrite_q(model, self)
         return original(rewritten, query, *args, **kwargs)

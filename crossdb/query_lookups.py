@@ -219,7 +219,7 @@ def _queryset_value(model, lookup: str, value):
             f"{_describe(model, lookup)} compares with a queryset that refers to the outer "
             f"query (OuterRef); {field.related_model._meta.label} lives in another database, "
             "so crossdb cannot correlate them. Filter across the relation instead "
-            "(see docs/querying.rst, 'What raises')."
+            "(see docs/querying.rst, 'What is rewritten and what raises')."
         )
     selected = value._fields or value.query.values_select
     if selected:
