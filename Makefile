@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-profile lint docs demo serve bench e2e clean
+.PHONY: venv test test-profile lint docs demo serve bench e2e django-suite clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,13 @@ docs: $(STAMP)
 # The sandbox admin driven in headless Chromium (Debian's chromium package).
 e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+# Django's own test suite as the judge (tests/djangosuite/run.py): the sdist of the
+# installed Django, SQLite; installed = crossdb in INSTALLED_APPS, swapped = every
+# ForeignKey/OneToOneField of the test apps declared as crossdb's.
+DJANGO_SUITE_MODE ?= installed
+django-suite: $(STAMP)
+	$(BIN)/python tests/djangosuite/run.py --mode $(DJANGO_SUITE_MODE)
 
 clean:
 	rm -rf $(VENV) docs/_build sandbox/var

@@ -1,4 +1,4 @@
-"""Judge crossdb by Django's own test suite (docs/testing.rst, "Django's suite as the judge").
+"""Judge crossdb by Django's own test suite: ``make django-suite DJANGO_SUITE_MODE=installed``.
 
 Fetches the sdist of the installed Django from the package index (cached in
 ``~/.cache/crossdb/django-suite/<version>``), runs its ``tests/runtests.py`` on SQLite for
