@@ -52,7 +52,13 @@ def _stays_on_key(field, rest: list[str]) -> bool:
     far = field_of(field.related_model._meta, rest[0])
     if far is None:
         return True  # a lookup or transform on the key itself: author__in, author__isnull
-    return far == target
+    if far != target:
+        return False
+    if len(rest) == 1 or not far.is_relation or far.related_model is None:
+        return True
+    # The target's key is itself a relation (restaurant__place__id, a parent
+    # link): still the local column while each step stays on the key.
+    return _stays_on_key(far, rest[1:])
 
 
 def _multi_valued(model, parts: list[str]) -> bool:

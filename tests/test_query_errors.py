@@ -88,3 +88,35 @@ def test_a_q_expression_across_a_single_valued_relation_matches_the_twin():
     twin = TWIN_MODEL[Post].objects.aggregate(n=Count("id", filter=Q(author__is_staff=True)))
     assert got == twin
     assert got["n"]
+
+
+def test_a_key_whose_target_pk_is_a_relation_stays_local():
+    from django.db import models
+    from django.test.utils import isolate_apps
+
+    from crossdb import CrossDatabaseForeignKey
+
+    with isolate_apps("tests.tooling"):
+
+        class Place(models.Model):
+            name = models.CharField(max_length=10)
+
+            class Meta:
+                app_label = "left"
+
+        class Restaurant(models.Model):
+            place = models.OneToOneField(Place, models.CASCADE, primary_key=True)
+
+            class Meta:
+                app_label = "left"
+
+        class Reservation(models.Model):
+            restaurant = CrossDatabaseForeignKey(Restaurant, models.CASCADE, related_name="+")
+
+            class Meta:
+                app_label = "right"
+
+        for lookup in ("restaurant__place", "restaurant__place__id", "restaurant__pk"):
+            sql = str(Reservation.objects.filter(**{lookup: 1}).query)
+            assert "JOIN" not in sql
+            assert '"restaurant_id" = 1' in sql
