@@ -51,7 +51,7 @@ def crossing_error(model, names, field) -> CrossDatabaseQueryError:
 
 
 def _trimmed(path, targets) -> bool:
-    """Return True when Django's trim_joins() drops every JOIN of ``path`` (ending on ``targets``)."""
+    """Return True when Django's trim_joins() drops every JOIN of ``path`` to ``targets``."""
     columns = {target.column for target in targets}
     for info in reversed(path):
         if not info.direct or info.filtered_relation:
