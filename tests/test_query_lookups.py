@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import NotSupportedError
 from django.db.models import Q
 
 from crossdb import CrossDatabaseQueryError
@@ -330,8 +331,14 @@ def test_a_queryset_on_another_alias_for_a_plain_field_raises_as_django_does():
 def test_a_sliced_queryset_as_value_keeps_its_slice_like_the_twin():
     build_world()
     first_two = User.objects.order_by("username")[:2]
+    try:
+        twin = natural(TWIN_MODEL[Post].objects.filter(author__in=first_two).order_by("title"))
+    except NotSupportedError:
+        # MariaDB has no LIMIT in an IN subquery: Django refuses, and so does the alias.
+        with pytest.raises(NotSupportedError):
+            list(Post.objects.filter(author__in=first_two))
+        return
     got = natural(Post.objects.filter(author__in=first_two).order_by("title"))
-    twin = natural(TWIN_MODEL[Post].objects.filter(author__in=first_two).order_by("title"))
     assert got == twin
     assert got
 
