@@ -53,13 +53,10 @@ def on_delete_name(on_delete) -> str:
 
 def _placed(model, alias: str):
     """Return an unsaved ``model`` instance that says it lives on ``alias``."""
-    try:
-        instance = model()
-    except Exception:
-        # A model whose __init__ insists on arguments: routers only get to
-        # look at its class and _state.
-        instance = model.__new__(model)
-        instance._state = ModelState()
+    # Built without __init__: a check must not run the fields' default
+    # callables (a default may query or write). Routers look at the class and _state.
+    instance = model.__new__(model)
+    instance._state = ModelState()
     instance._state.db = alias
     return instance
 
@@ -386,3 +383,85 @@ def check_key_comparison(app_configs=None, databases=None, **kwargs):
         if not isinstance(target, str) and not target._meta.swapped:
             messages.extend(_check_key_comparison(field, databases))
     return messages
+
+
+def _many_to_many_across(model) -> list[checks.CheckMessage]:
+    messages = []
+    for field in model._meta.local_many_to_many:
+        target = field.remote_field.model
+        through = field.remote_field.through
+        if isinstance(target, str) or isinstance(through, str) or model._meta.abstract:
+            continue  # unresolved: Django's fields.E300/E331
+        ends = {label: _Route(end) for label, end in (("source", model), ("target", target))}
+        if not through._meta.auto_created:
+            ends["through"] = _Route(through)
+        places = {end.model._meta.label: sorted(end.aliases) for end in ends.values()}
+        if len({tuple(aliases) for aliases in places.values()}) == 1:
+            continue
+        where = ", ".join(f"{label} on {aliases}" for label, aliases in places.items())
+        messages.append(
+            checks.Error(
+                f"{_label(field)} is a ManyToManyField across databases ({where}): Django "
+                "JOINs its through table and the target in one query, which one database "
+                "cannot answer.",
+                hint=(
+                    "Declare the through model with a CrossDatabaseForeignKey to each end "
+                    "and query it directly (docs/checks.rst, crossdb.E201)."
+                ),
+                obj=field,
+                id="crossdb.E201",
+            )
+        )
+    return messages
+
+
+def _generic_foreign_keys_across(model) -> list[checks.CheckMessage]:
+    if not apps.is_installed("django.contrib.contenttypes"):
+        return []
+    from django.contrib.contenttypes.fields import GenericForeignKey
+    from django.contrib.contenttypes.models import ContentType
+
+    messages = []
+    for field in model._meta.private_fields:
+        if not isinstance(field, GenericForeignKey) or model._meta.abstract:
+            continue
+        source = _Route(model)
+        # Django reads the content type on the row's own alias (db_manager(obj._state.db)).
+        if all(router.allow_migrate_model(alias, ContentType) for alias in source.aliases):
+            continue
+        content_types = _Route(ContentType)
+        messages.append(
+            checks.Error(
+                f"{model._meta.label}.{field.name} is a GenericForeignKey on "
+                f"{sorted(source.aliases)}, but the routers place ContentType's table on "
+                f"{sorted(content_types.aliases)}: Django reads the content type on the "
+                "row's own alias, where its table is missing.",
+                hint=(
+                    "Route contenttypes to that alias too (db_for_read and allow_migrate), "
+                    "or keep the model with its GenericForeignKey beside ContentType "
+                    "(docs/checks.rst, crossdb.E202)."
+                ),
+                obj=model,
+                id="crossdb.E202",
+            )
+        )
+    return messages
+
+
+@checks.register(checks.Tags.models)
+def check_relations_across(app_configs=None, **kwargs):
+    """Check Django relations that cannot span databases: plain M2M, GenericForeignKey."""
+    if app_configs is None:
+        models_ = apps.get_models()
+    else:
+        models_ = [model for app_config in app_configs for model in app_config.get_models()]
+    return check_relations(models_)
+
+
+def check_relations(models_) -> list[checks.CheckMessage]:
+    """Return the messages for plain M2M fields and GenericForeignKeys of ``models_``."""
+    return [
+        message
+        for model in models_
+        for message in (*_many_to_many_across(model), *_generic_foreign_keys_across(model))
+    ]

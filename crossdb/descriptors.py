@@ -11,6 +11,7 @@ routing answers with the source model's alias rather than the user's.
 
 from __future__ import annotations
 
+from django.db import router
 from django.db.models.fields.related_descriptors import (
     ForwardManyToOneDescriptor,
     ForwardOneToOneDescriptor,
@@ -78,6 +79,12 @@ class CrossDatabaseForwardDescriptorMixin:
     def __set__(self, instance, value):
         target = self.field.remote_field.model._meta.concrete_model
         if value is not None and isinstance(value, target):
+            # Unsaved ends are placed first, as Django's __set__ does before it
+            # asks allow_relation: routers may look at _state.db.
+            if instance._state.db is None:
+                instance._state.db = router.db_for_write(instance.__class__, instance=value)
+            if value._state.db is None:
+                value._state.db = router.db_for_write(value.__class__, instance=instance)
             if routing.relation_answer(value, instance) is False:
                 raise ValueError(
                     f'Cannot assign "{value!r}" to {self.field.model._meta.label}.'

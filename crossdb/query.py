@@ -28,6 +28,7 @@ from django.db.models.sql.datastructures import Join
 from django.db.models.sql.query import Query
 
 from crossdb import query_guard, query_ids, query_order, query_select, query_values
+from crossdb.exceptions import CrossDatabaseQueryError
 from crossdb.query_lookups import find_crossing, rewrite_q
 
 __all__ = ["find_crossing", "install", "installed", "rewrite_q"]
@@ -41,10 +42,34 @@ def _rewriting_add_q(original):
     return add_q
 
 
+def _multi_valued_crossings(model, node):
+    """Yield the lookups of ``node`` that cross a crossdb relation to many rows."""
+    for child in node.children:
+        if isinstance(child, Q):
+            yield from _multi_valued_crossings(model, child)
+        elif isinstance(child, tuple) and len(child) == 2 and isinstance(child[0], str):
+            crossing = find_crossing(model, child[0])
+            if crossing is not None and crossing.multi_valued:
+                yield child[0]
+
+
 def _rewriting_resolve(original):
     def resolve_expression(self, query=None, *args, **kwargs):
         # Q used as an expression: When(), filter= of aggregates.
-        rewritten = rewrite_q(getattr(query, "model", None), self)
+        model = getattr(query, "model", None)
+        if model is not None:
+            for lookup in _multi_valued_crossings(model, self):
+                # Django JOINs the related rows: each one counts (Count(filter=...)),
+                # or is a row of its own (Case(When(...))); an id set cannot say how many.
+                raise CrossDatabaseQueryError(
+                    f"{model._meta.label}: Q({lookup}=...) is used as an expression "
+                    "(an aggregate's filter=, When(), a boolean annotation) across a "
+                    "multi-valued relation into another database; Django would give one "
+                    "value per related row, which crossdb cannot. Filter with filter() "
+                    "first, or count on the related model's own database (see "
+                    "docs/querying.rst, 'What is rewritten and what raises')."
+                )
+        rewritten = rewrite_q(model, self)
         return original(rewritten, query, *args, **kwargs)
 
     resolve_expression.crossdb_original = original

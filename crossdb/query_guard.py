@@ -50,19 +50,32 @@ def crossing_error(model, names, field) -> CrossDatabaseQueryError:
     )
 
 
+def _trimmed(path, targets) -> bool:
+    """Return True when Django's trim_joins() drops every JOIN of ``path`` to ``targets``."""
+    columns = {target.column for target in targets}
+    for info in reversed(path):
+        if not info.direct or info.filtered_relation:
+            return False
+        if not columns <= {target.column for target in info.join_field.foreign_related_fields}:
+            return False
+        columns = {
+            local.column
+            for local, remote in info.join_field.related_fields
+            if remote.column in columns
+        }
+    return True
+
+
 def checked_names_to_path(original):
     def names_to_path(self, names, opts, allow_many=True, fail_on_missing=False):
         path, final_field, targets, rest = original(self, names, opts, allow_many, fail_on_missing)
         for position, info in enumerate(path):
             if not is_crossdb_field(info.join_field):
                 continue
-            # The last hop, forward, ending on the key: Django reads the local
-            # column and trim_joins() drops the JOIN.
-            if (
-                position == len(path) - 1
-                and info.direct
-                and set(targets) <= set(info.target_fields)
-            ):
+            # Forward hops ending on the key (author, restaurant__place when the
+            # target's pk is itself a relation): trim_joins() drops the JOINs and
+            # Django reads the local column.
+            if _trimmed(path[position:], targets):
                 continue
             raise crossing_error(self.model, names[: len(names) - len(rest)], info.join_field)
         return path, final_field, targets, rest

@@ -178,6 +178,18 @@ def crossing_condition(
     return condition
 
 
+def _has_outer_reference(queryset) -> bool:
+    """Return whether ``queryset`` refers to the rows of an enclosing query."""
+
+    def walk(node):
+        for child in getattr(node, "children", None) or ():
+            yield from walk(child)
+        if hasattr(node, "flatten"):
+            yield from node.flatten()
+
+    return any(isinstance(node, OuterRef | ResolvedOuterRef) for node in walk(queryset.query.where))
+
+
 def _queryset_value(model, lookup: str, value):
     """Return ``(lookup, value)`` with a queryset on another alias made into ids."""
     if not isinstance(value, QuerySet):
@@ -192,23 +204,63 @@ def _queryset_value(model, lookup: str, value):
     field = final_field(model, LOOKUP_SEP.join(path)) if path else None
     if field is None:
         return None
-    outer_alias = routing.db_for_read(model)
-    if not is_crossdb_field(field) and (value.db == outer_alias or value._db is not None):
-        # Django's own answer; for an inner queryset sent to another alias with
-        # using(), its "Subqueries aren't allowed across different databases".
+    crossdb = is_crossdb_field(field)
+    if not crossdb and value._db is not None:
+        # An explicit using(): Django's In lookup compares the aliases itself and
+        # raises "Subqueries aren't allowed across different databases".
         return None
+    outer_alias = routing.db_for_read(model)
+    if value.db == outer_alias and not crossdb:
+        return None
+    if _has_outer_reference(value):
+        if not crossdb:
+            return None  # a correlated subquery: Django's, on the outer alias
+        raise CrossDatabaseQueryError(
+            f"{_describe(model, lookup)} compares with a queryset that refers to the outer "
+            f"query (OuterRef); {field.related_model._meta.label} lives in another database, "
+            "so crossdb cannot correlate them. Filter across the relation instead "
+            "(see docs/querying.rst, 'What is rewritten and what raises')."
+        )
     selected = value._fields or value.query.values_select
     if selected:
         if len(selected) != 1:
             return None  # Django reports it
         inner = value.values_list(selected[0], flat=True)
     else:
-        key = field.target_field.attname if field.is_relation else value.model._meta.pk.attname
+        if field.is_relation:
+            # Django's RelatedIn: the inner model's pk, unless the relation
+            # targets another column (to_field), then that column by name.
+            _check_queryset_model(model, lookup, field, value)
+            target = field.target_field
+            key = value.model._meta.pk.attname if target.primary_key else target.attname
+        else:
+            key = value.model._meta.pk.attname
         inner = value.values_list(key, flat=True)
+    if inner.query.is_sliced:
+        # The slice picks the rows by their order: kept in a subquery on the inner
+        # alias, as Django inlines a sliced queryset.
+        inner = (
+            inner.model._base_manager.db_manager(inner.db)
+            .filter(pk__in=value.values("pk"))
+            .values_list(inner.query.values_select[0], flat=True)
+        )
+    inner = inner.order_by()
     return (
         LOOKUP_SEP.join([*path, "crossdb_ids"]),
-        CrossDatabaseIds(inner.order_by(), _describe(model, lookup)),
+        CrossDatabaseIds(inner, _describe(model, lookup)),
     )
+
+
+def _check_queryset_model(model, lookup, field, value) -> None:
+    """Raise Django's ValueError for a queryset of a model the relation cannot hold."""
+    from django.db.models.query_utils import check_rel_lookup_compatibility
+
+    target_opts = field.related_model._meta
+    if not check_rel_lookup_compatibility(value.model, target_opts, field):
+        raise ValueError(
+            f'Cannot use QuerySet for "{value.model._meta.object_name}": Use a QuerySet '
+            f'for "{target_opts.object_name}".'
+        )
 
 
 # -- walking the Q tree --

@@ -23,12 +23,14 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import Count, F, IntegerField, QuerySet
 from django.db.models.constants import LOOKUP_SEP
-from django.db.models.expressions import Expression
+from django.db.models.expressions import Expression, OrderBy
 
 from crossdb import routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
+from crossdb.fields import is_crossdb_field
 from crossdb.lookups import ids_in
 from crossdb.query_lookups import find_crossing
+from crossdb.query_paths import ends_on_field, final_field
 
 
 class CrossDatabaseRank(Expression):
@@ -37,10 +39,12 @@ class CrossDatabaseRank(Expression):
     contains_aggregate = False
     contains_over_clause = False
 
-    def __init__(self, model, lookup, crossing, descending=False):
+    def __init__(self, model, lookup, crossing, descending=False, nulls=None):
         super().__init__(output_field=IntegerField())
         self.model, self.lookup, self.crossing = model, lookup, crossing
         self.descending = descending
+        # "first"/"last": where NULLs go locally (None: where the far database puts them).
+        self.nulls = nulls
         field = crossing.field
         name = field.field.target_field.name if crossing.reverse else field.name
         self.key_path = LOOKUP_SEP.join([*crossing.prefix, name])
@@ -107,11 +111,20 @@ class CrossDatabaseRank(Expression):
         alias = routing.db_for_read(far_model)
         rest = self.crossing.rest or "pk"
         ranks, null_rank, rank, previous = {}, None, -1, object()
+        # Ranks ascend with the far order; NULLs rank lowest when they must come
+        # first ascending or last descending.
+        nulls_small = None if self.nulls is None else (self.nulls == "first") != self.descending
+        if nulls_small is None:
+            far_order = rest
+        elif nulls_small:
+            far_order = F(rest).asc(nulls_first=True)
+        else:
+            far_order = F(rest).asc(nulls_last=True)
         if keys:
             rows = (
                 far_model._base_manager.db_manager(alias)
                 .filter(ids_in(far_key, keys))
-                .order_by(rest, far_key)
+                .order_by(far_order, far_key)
                 .values_list(far_key, rest)
             )
             for key, value in rows:
@@ -121,7 +134,9 @@ class CrossDatabaseRank(Expression):
                 ranks[key] = rank
                 if value is None:
                     null_rank = rank
-        if null_rank is None:
+        if null_rank is None and nulls_small is not None:
+            null_rank = -1 if nulls_small else rank + 1
+        elif null_rank is None:
             largest = connections[alias].features.nulls_order_largest
             null_rank = rank + 1 if largest else -1
         return ranks, null_rank
@@ -181,24 +196,58 @@ class CrossDatabaseRank(Expression):
         )
 
 
+def _target_ordering(model, name: str):
+    """Return the target's ``Meta.ordering`` under ``name`` if it names a crossdb key."""
+    parts = name.split(LOOKUP_SEP)
+    if parts[-1] == "pk" or not ends_on_field(model, parts):
+        return None
+    field = final_field(model, name)
+    if field is None or not is_crossdb_field(field) or getattr(field, "attname", None) == parts[-1]:
+        return None
+    if find_crossing(model, name) is not None:
+        return None  # the key is read across an earlier relation: ranked as a column
+    ordering = field.related_model._meta.ordering
+    if not ordering or not all(isinstance(item, str) for item in ordering):
+        return None
+    return ordering
+
+
 def _ordering(model, item):
-    """Return ``item`` (an order_by() argument), with a rank in place of a column across."""
-    if not isinstance(item, str) or item == "?":
-        return item
-    descending = item.startswith("-")
-    name = item.lstrip("-+")
+    """Return ``item`` (an order_by() argument), with ranks in place of columns across."""
+    nulls = None
+    if isinstance(item, OrderBy) and type(item.expression) is F:
+        # F("editor__username").asc(nulls_last=True): ranked like the string form.
+        name, descending = item.expression.name, item.descending
+        if item.nulls_first or item.nulls_last:
+            nulls = "first" if item.nulls_first else "last"
+    elif isinstance(item, F) and type(item) is F:
+        name, descending = item.name, False
+    elif isinstance(item, str) and item != "?":
+        descending = item.startswith("-")
+        name = item.lstrip("-+")
+    else:
+        return [item]
+    target = _target_ordering(model, name) if nulls is None else None
+    if target is not None:
+        # Django orders by a relation through its target's Meta.ordering.
+        expanded = []
+        for part in target:
+            part_descending = part.startswith("-") != descending
+            path = f"{name}{LOOKUP_SEP}{part.lstrip('-+')}"
+            expanded.extend(_ordering(model, f"-{path}" if part_descending else path))
+        return expanded
     crossing = find_crossing(model, name)
     if crossing is None or crossing.multi_valued:
-        return item  # Django's own, or the path check's error
-    rank = CrossDatabaseRank(model, name, crossing, descending)
-    return rank.desc() if descending else rank.asc()
+        return [item]  # Django's own, or the path check's error
+    rank = CrossDatabaseRank(model, name, crossing, descending, nulls)
+    return [rank.desc() if descending else rank.asc()]
 
 
 def order_by_seam(original):
     """Wrap ``QuerySet.order_by``: order by a column across through its rank."""
 
     def order_by(self, *field_names):
-        return original(self, *(_ordering(self.model, item) for item in field_names))
+        return original(self, *(out for item in field_names for out in _ordering(self.model, item)))
 
     order_by.crossdb_original = original
     return order_by

@@ -54,11 +54,17 @@ def _stays_on_key(field, rest: list[str]) -> bool:
     far = field_of(field.related_model._meta, rest[0])
     if far is None:
         return True  # a lookup or transform on the key itself: author__in, author__isnull
+    if far != target:
+        return False
     # On a MySQL/MariaDB column the key's own lookups compare by collation:
     # key__code="ann" crosses, so the target's exact equality decides.
-    return far == target and not transport.narrows(
-        field, connections[routing.db_for_read(field.model)]
-    )
+    if transport.narrows(field, connections[routing.db_for_read(field.model)]):
+        return False
+    if len(rest) == 1 or not far.is_relation or far.related_model is None:
+        return True
+    # The target's key is itself a relation (restaurant__place__id, a parent
+    # link): still the local column while each step stays on the key.
+    return _stays_on_key(far, rest[1:])
 
 
 def _multi_valued(model, parts: list[str]) -> bool:

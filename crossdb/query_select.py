@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from itertools import islice
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, FieldError
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.db.models.query import ModelIterable
@@ -46,7 +46,7 @@ def split_paths(model, paths):
             except FieldDoesNotExist:
                 joined.append(path)  # Django reports the invalid name
                 break
-            if is_crossdb_field(field):
+            if is_crossdb_field(field) and not (field.one_to_many or field.many_to_many):
                 if position:
                     joined.append(LOOKUP_SEP.join(parts[:position]))
                 beyond = crossings.setdefault(LOOKUP_SEP.join(parts[: position + 1]), [])
@@ -102,9 +102,46 @@ def _ends(field):
     return field.related_model, field.target_field.attname, field.attname
 
 
-def load_related(objs, model, crossings) -> None:
+def far_loading(query, model, crossings) -> dict:
+    """Return ``{crossing: ("only"|"defer", names)}`` from the query's only()/defer().
+
+    Raise Django's FieldError, before any query, for a crossing that is itself deferred.
+    """
+    names, defer = query.deferred_loading
+    restricted = {}
+    for lookup in crossings:
+        _prefix, field = _resolve(model, lookup)
+        beyond = [name[len(lookup) + 2 :] for name in names if name.startswith(f"{lookup}__")]
+        deferred = (lookup in names) if defer else (names and lookup not in names and not beyond)
+        if deferred and not isinstance(field, ForeignObjectRel):
+            raise FieldError(
+                f"Field {field.model._meta.object_name}.{field.name} cannot be both deferred "
+                "and traversed using select_related at the same time."
+            )
+        if beyond:
+            restricted[lookup] = ("defer" if defer else "only", beyond)
+    return restricted
+
+
+def check_beyond(model, crossings) -> None:
+    """Raise Django's FieldError for an invalid path beyond a crossing, before any query."""
+    for lookup, beyond in crossings.items():
+        if not beyond:
+            continue
+        _prefix, field = _resolve(model, lookup)
+        far_model = _ends(field)[0]
+        alias = routing.db_for_read(far_model)
+        far = far_model._base_manager.db_manager(alias).select_related(*beyond)
+        far.query.get_compiler(alias).setup_query()
+        nested = getattr(far.query, "crossdb_select_related", None)
+        if nested:
+            check_beyond(far_model, nested)
+
+
+def load_related(objs, model, crossings, loading=None) -> None:
     """Fill, on ``objs``, the caches of every crossing: one query per far model and alias."""
     groups = {}
+    loading = loading or {}
     for lookup, beyond in crossings.items():
         prefix, field = _resolve(model, lookup)
         holders = _holders(objs, prefix)
@@ -112,10 +149,14 @@ def load_related(objs, model, crossings) -> None:
             continue
         far_model, far_key, local_key = _ends(field)
         alias = routing.db_for_read(far_model, instance=holders[0])
-        group = groups.setdefault((far_model, far_key, alias), {"beyond": [], "wanted": []})
+        restriction = loading.get(lookup)
+        group = groups.setdefault(
+            (far_model, far_key, alias, restriction and (restriction[0], tuple(restriction[1]))),
+            {"beyond": [], "wanted": []},
+        )
         group["beyond"].extend(path for path in beyond if path not in group["beyond"])
         group["wanted"].append((field, holders, local_key))
-    for (far_model, far_key, alias), group in groups.items():
+    for (far_model, far_key, alias, restriction), group in groups.items():
         keys = {
             getattr(holder, local_key)
             for _field, holders, local_key in group["wanted"]
@@ -127,6 +168,10 @@ def load_related(objs, model, crossings) -> None:
             queryset = far_model._base_manager.db_manager(alias).filter(ids_in(far_key, keys))
             if group["beyond"]:
                 queryset = queryset.select_related(*group["beyond"])
+            if restriction:
+                # The columns only()/defer() named beyond the crossing, as Django loads.
+                how, names = restriction
+                queryset = getattr(queryset, how)(*names)
             found = {getattr(row, far_key): row for row in queryset.order_by()}
         for field, holders, local_key in group["wanted"]:
             for holder in holders:
@@ -159,10 +204,13 @@ class CrossDatabaseSelectIterable(ModelIterable):
             yield from rows
             return
         model = self.queryset.model
+        # Django's FieldErrors come at compile time, with or without rows.
+        loading = far_loading(self.queryset.query, model, crossings)
+        check_beyond(model, crossings)
         # iterator(): a batch per chunk, so memory stays bounded; otherwise all.
         size = self.chunk_size if self.chunked_fetch else None
         while batch := list(islice(rows, size)):
-            load_related(batch, model, crossings)
+            load_related(batch, model, crossings, loading)
             yield from batch
             if size is None:
                 return

@@ -175,6 +175,8 @@ def _iterable_for(shape):
 
 
 _ITERABLES = {shape: _iterable_for(shape) for shape in _SHAPES.values()}
+# Module attributes, so that a pickled queryset finds its iterable class by name.
+globals().update({iterable.__name__: iterable for iterable in _ITERABLES.values()})
 
 
 def values_seam(original):

@@ -244,6 +244,33 @@ def test_e002_places_instances_of_models_whose_init_needs_arguments(isolated):
         assert ids(Source._meta.get_field("target")) == ["crossdb.E002"]
 
 
+def test_checks_run_no_default_callable_of_the_models(isolated):
+    calls = []
+
+    def default_label():
+        calls.append("called")  # a default may query or write: checks must not run it
+        return "x"
+
+    class Target(models.Model):
+        label = models.CharField(max_length=10, default=default_label)
+
+        class Meta:
+            app_label = "left"
+
+    class Source(models.Model):
+        label = models.CharField(max_length=10, default=default_label)
+        target = CrossDatabaseForeignKey(Target, on_delete=models.CASCADE, related_name="+")
+
+        class Meta:
+            app_label = "right"
+
+    with override_settings(
+        DATABASE_ROUTERS=[Recorder(), *APPLABEL], DATABASE_ROUTING_RULES={"right": "blog_db"}
+    ):
+        assert ids(Source._meta.get_field("target")) == []
+    assert calls == []
+
+
 @pytest.mark.parametrize(
     ("rules", "end", "alias"),
     [
@@ -451,3 +478,50 @@ def test_on_delete_name():
     assert crossdb_checks.on_delete_name(Post._meta.get_field("editor").remote_field.on_delete) == (
         "SET_NULL"
     )
+
+
+@override_settings(DATABASE_ROUTERS=APPLABEL, DATABASE_ROUTING_RULES={"right": "blog_db"})
+def test_e201_a_plain_many_to_many_across_databases(isolated):
+    class Target(models.Model):
+        class Meta:
+            app_label = "left"
+
+    class Source(models.Model):
+        targets = models.ManyToManyField(Target, related_name="+")
+
+        class Meta:
+            app_label = "right"
+
+    class Near(models.Model):
+        sources = models.ManyToManyField(Source, related_name="+")
+
+        class Meta:
+            app_label = "right"
+
+    messages = crossdb_checks.check_relations([Target, Source, Near])
+    assert [m.obj for m in messages] == [Source._meta.get_field("targets")]
+    assert "CrossDatabaseForeignKey" in messages[0].hint
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        ({"right": "blog_db"}, ["crossdb.E202"]),
+        ({"right": "blog_db", "contenttypes": "blog_db"}, []),
+    ],
+)
+def test_e202_a_generic_foreign_key_away_from_content_types(isolated, rules, expected):
+    from django.contrib.contenttypes.fields import GenericForeignKey
+    from django.contrib.contenttypes.models import ContentType
+
+    class Tagged(models.Model):
+        content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+        object_id = models.PositiveIntegerField()
+        item = GenericForeignKey("content_type", "object_id")
+
+        class Meta:
+            app_label = "right"
+
+    with override_settings(DATABASE_ROUTERS=APPLABEL, DATABASE_ROUTING_RULES=rules):
+        messages = crossdb_checks.check_relations([Tagged])
+    assert [m.id for m in messages] == expected

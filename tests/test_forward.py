@@ -170,3 +170,20 @@ def test_routers_abstaining_for_the_target_mean_default_not_the_source_alias(joh
         post = Post.objects.get()
         assert post.author.username == "john"
         assert post.author._state.db == "default"
+
+
+class PlacedEndsRouter:
+    """Allow a relation only between rows already placed on an alias (as Django's test routers)."""
+
+    def allow_relation(self, obj1, obj2, **hints):
+        return obj1._state.db is not None and obj2._state.db is not None
+
+
+def test_unsaved_ends_are_placed_before_the_routers_are_asked():
+    routers = [PlacedEndsRouter(), "crossdb.routers.AppLabelRouter"]
+    with override_settings(DATABASE_ROUTERS=routers):
+        post = Post(title="x")
+        user = User(username="new")
+        post.author = user
+    assert (post._state.db, user._state.db) == ("blog_db", "default")
+    assert post.author is user

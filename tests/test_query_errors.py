@@ -3,11 +3,11 @@
 import pytest
 from django.contrib.auth.models import User
 from django.db import NotSupportedError
-from django.db.models import Count, Exists, F, Max, OuterRef, Subquery
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, Subquery, When
 
 from crossdb import CrossDatabaseQueryError
 from tests.blog.models import Comment, Post
-from tests.query_helpers import build_world
+from tests.query_helpers import TWIN_MODEL, build_world
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -65,3 +65,58 @@ def test_same_database_subqueries_stay_allowed():
     assert Comment.objects.filter(post__in=titles).count() == 3
     latest = Post.objects.filter(pk=OuterRef("post_id")).values("title")[:1]
     assert Comment.objects.annotate(title=Subquery(latest)).first().title == "alpha"
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Post.objects.aggregate(n=Count("id", filter=Q(mentions__text__startswith="m-"))),
+        lambda: list(User.objects.annotate(top=Case(When(blog_posts__score=5, then=1), default=0))),
+        lambda: list(User.objects.annotate(n=Count("pk", filter=Q(blog_posts__score__gte=0)))),
+    ],
+    ids=["count_filter", "case_when", "annotate_count_filter"],
+)
+def test_a_q_expression_across_a_multi_valued_relation_raises(build):
+    build_world()
+    with pytest.raises(CrossDatabaseQueryError, match="multi-valued relation"):
+        build()
+
+
+def test_a_q_expression_across_a_single_valued_relation_matches_the_twin():
+    build_world()
+    got = Post.objects.aggregate(n=Count("id", filter=Q(author__is_staff=True)))
+    twin = TWIN_MODEL[Post].objects.aggregate(n=Count("id", filter=Q(author__is_staff=True)))
+    assert got == twin
+    assert got["n"]
+
+
+def test_a_key_whose_target_pk_is_a_relation_stays_local():
+    from django.db import models
+    from django.test.utils import isolate_apps
+
+    from crossdb import CrossDatabaseForeignKey
+
+    with isolate_apps("tests.tooling"):
+
+        class Place(models.Model):
+            name = models.CharField(max_length=10)
+
+            class Meta:
+                app_label = "left"
+
+        class Restaurant(models.Model):
+            place = models.OneToOneField(Place, models.CASCADE, primary_key=True)
+
+            class Meta:
+                app_label = "left"
+
+        class Reservation(models.Model):
+            restaurant = CrossDatabaseForeignKey(Restaurant, models.CASCADE, related_name="+")
+
+            class Meta:
+                app_label = "right"
+
+        for lookup in ("restaurant__place", "restaurant__place__id", "restaurant__pk"):
+            sql = str(Reservation.objects.filter(**{lookup: 1}).query)
+            assert "JOIN" not in sql
+            assert "restaurant_id" in sql

@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import NotSupportedError
 from django.db.models import Q
 
 from crossdb import CrossDatabaseQueryError
@@ -317,3 +318,44 @@ def test_a_pickled_query_reads_the_far_side_when_it_runs(queries):
     assert sum(q.counts().values()) == 0
     User.objects.filter(username="ann").update(email="new@x.org")
     assert [post.title for post in restored] == ["alpha", "beta"]
+
+
+def test_a_queryset_on_another_alias_for_a_plain_field_raises_as_django_does():
+    build_world()
+    # Post lives in blog_db; an explicit using() of another alias is Django's refusal.
+    with pytest.raises(ValueError, match="Subqueries aren't allowed across different databases"):
+        list(Post.objects.filter(pk__in=Post.objects.using("default").values("pk")))
+    assert natural(Post.objects.filter(pk__in=Post.objects.using("blog_db").filter(title="beta")))
+
+
+def test_a_sliced_queryset_as_value_keeps_its_slice_like_the_twin():
+    build_world()
+    first_two = User.objects.order_by("username")[:2]
+    try:
+        twin = natural(TWIN_MODEL[Post].objects.filter(author__in=first_two).order_by("title"))
+    except NotSupportedError:
+        # MariaDB has no LIMIT in an IN subquery: Django refuses, and so does the alias.
+        with pytest.raises(NotSupportedError):
+            list(Post.objects.filter(author__in=first_two))
+        return
+    got = natural(Post.objects.filter(author__in=first_two).order_by("title"))
+    assert got == twin
+    assert got
+
+
+def test_a_queryset_of_another_model_raises_djangos_type_error_like_the_twin():
+    build_world()
+    with pytest.raises(ValueError, match='Cannot use QuerySet for "Product"') as twin:
+        list(TWIN_MODEL[Post].objects.filter(author__in=Product.objects.all()))
+    with pytest.raises(ValueError) as got:
+        list(Post.objects.filter(author__in=Product.objects.all()))
+    assert str(got.value) == str(twin.value)
+
+
+def test_a_correlated_queryset_across_raises():
+    from django.db.models import OuterRef
+
+    build_world()
+    inner = User.objects.filter(username=OuterRef("title"))
+    with pytest.raises(CrossDatabaseQueryError, match="OuterRef"):
+        list(Post.objects.filter(author__in=inner))

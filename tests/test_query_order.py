@@ -134,3 +134,23 @@ def test_multi_valued_and_over_the_limit_raise():
             p.title
             for p in Post.objects.filter(author__username="ann").order_by("author__email", "-id")
         ] == ["beta", "alpha"]
+
+
+@pytest.mark.parametrize("ordering", [("post", "text"), ("-post", "text")])
+def test_ordering_by_the_key_follows_the_targets_meta_ordering_like_the_twin(ordering):
+    build_world()
+    got = natural(Mention.objects.order_by(*ordering))
+    twin = natural(TWIN_MODEL[Mention].objects.order_by(*ordering))
+    assert got == twin
+    assert got
+
+
+@pytest.mark.parametrize("nulls", ["nulls_first", "nulls_last"])
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_f_ordering_with_nulls_placement_across_like_the_twin(direction, nulls):
+    build_world()
+    order = getattr(F("editor__username"), direction)(**{nulls: True})
+    twin_order = getattr(F("editor__username"), direction)(**{nulls: True})
+    got = natural(Post.objects.order_by(order, "id"))
+    twin = natural(TWIN_MODEL[Post].objects.order_by(twin_order, "id"))
+    assert got == twin

@@ -2,9 +2,10 @@
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import FieldError
 
 from tests.blog.models import Comment, Post
-from tests.query_helpers import build_world
+from tests.query_helpers import TWIN_MODEL, build_world
 from tests.shop.models import Mention, Profile
 from tests.twin.models import TwinComment, TwinPost
 
@@ -181,3 +182,47 @@ def test_admin_changelist_reads_authors_once_however_many_rows(client, queries):
     after, content = changelist()
     assert b"new4" in content
     assert after == before
+
+
+def test_only_and_defer_beyond_the_crossing_load_what_the_twin_loads(queries):
+    build_world()
+    twin_model = TWIN_MODEL[Profile]
+    for shape in (
+        lambda qs: qs.only("nickname", "user__username"),
+        lambda qs: qs.defer("user__email"),
+    ):
+        got = [p.user.get_deferred_fields() for p in shape(Profile.objects.select_related("user"))]
+        twin = [
+            p.user.get_deferred_fields() for p in shape(twin_model.objects.select_related("user"))
+        ]
+        assert got == twin
+        assert got and all(got)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [lambda qs: qs.only("nickname"), lambda qs: qs.defer("user")],
+    ids=["only", "defer"],
+)
+def test_a_deferred_and_traversed_crossing_raises_djangos_error_before_any_query(shape, queries):
+    twin_model = TWIN_MODEL[Profile]
+    with pytest.raises(FieldError) as twin:
+        list(shape(twin_model.objects.select_related("user")))
+    with queries() as q, pytest.raises(FieldError) as got:
+        list(shape(Profile.objects.select_related("user")))
+    assert str(got.value) == str(twin.value).replace("TwinProfile", "Profile")
+    assert sum(q.counts().values()) == 0
+
+
+def test_select_related_of_a_multi_valued_relation_raises_like_the_twin():
+    with pytest.raises(FieldError, match="Invalid field name"):
+        list(User.objects.select_related("twin_posts"))
+    with pytest.raises(FieldError, match="Invalid field name"):
+        list(User.objects.select_related("blog_posts"))
+
+
+def test_an_invalid_name_beyond_the_crossing_raises_with_no_rows():
+    with pytest.raises(FieldError):
+        list(TWIN_MODEL[Post].objects.select_related("author__missing"))
+    with pytest.raises(FieldError):
+        list(Post.objects.select_related("author__missing"))

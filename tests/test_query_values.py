@@ -6,7 +6,7 @@ from django.db.models import Count
 
 from crossdb import CrossDatabaseQueryError
 from tests.blog.models import Comment, Post
-from tests.query_helpers import build_world
+from tests.query_helpers import TWIN_MODEL, build_world
 from tests.shop.models import Badge
 from tests.twin.models import TwinComment, TwinPost
 
@@ -95,3 +95,24 @@ def test_what_would_change_the_answer_raises(make):
         list(make())
     assert "values(" in str(error.value)
     assert "prefetch_related" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda qs: qs.values("title", "author__username"),
+        lambda qs: qs.values_list("title", "author__username"),
+        lambda qs: qs.values_list("author__username", flat=True),
+        lambda qs: qs.values_list("title", "author__username", named=True),
+    ],
+    ids=["dict", "tuple", "flat", "named"],
+)
+def test_a_values_queryset_across_pickles_like_the_twin(shape):
+    import pickle
+
+    build_world()
+    queryset = shape(Post.objects.order_by("id"))
+    twin = shape(TWIN_MODEL[Post].objects.order_by("id"))
+    assert list(pickle.loads(pickle.dumps(queryset))) == list(twin)
+    unevaluated = pickle.loads(pickle.dumps(shape(Post.objects.order_by("id")).all()))
+    assert list(unevaluated) == list(twin)
