@@ -40,7 +40,8 @@ def test_the_crossdb_ids_lookup_is_django_in_for_other_values():
 
     User.objects.create(username="ann")
     User.objects.create(username="bob")
-    first = User.objects.order_by("username").values("username")[:1]
+    # Not sliced: MariaDB refuses LIMIT inside IN (Django's test skips it there).
+    first = User.objects.filter(username="ann").values("username")
     assert "crossdb_ids" in CharField.get_lookups()
     assert list(
         User.objects.filter(username__crossdb_ids=["bob", "x"]).values_list("username", flat=True)
