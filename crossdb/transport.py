@@ -117,7 +117,10 @@ def prepare(field, connection, values) -> list:
             continue
         if hasattr(value, "resolve_expression"):
             raise TypeError("transport carries values, not expressions")
-        value = field.get_db_prep_value(value, connection, prepared=False)
+        # As Django's own lookups convert (get_prep_lookup, then
+        # get_db_prep_lookup with prepared=True): an AutoField on MySQL takes 0
+        # in a lookup, though not in an INSERT.
+        value = field.get_db_prep_value(field.get_prep_value(value), connection, prepared=True)
         if value is not None and holds(field, connection, value):
             prepared[value] = None
     return list(prepared)

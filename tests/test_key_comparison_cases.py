@@ -162,3 +162,18 @@ def test_the_check_names_fields_whose_ends_compare_keys_differently(monkeypatch)
     }
     assert ("shop.KeyNote.key", False) in found  # target _ci, references exact
     assert ("blog.KeyRef.key", True) not in found  # both on MariaDB
+
+
+def test_zero_for_an_auto_key_is_a_value_like_any_other_as_in_djangos_lookups():
+    # Django's lookups convert with prepared=True: MySQL refuses 0 for an
+    # AutoField in an INSERT, not in a lookup.  Same answer as the twin.
+    from tests.twin.models import TwinPost
+
+    ann = User.objects.create(username="ann")
+    Post.objects.create(title="p", author=ann)
+    TwinPost.objects.create(title="p", author=ann)
+    for model in (Post, TwinPost):
+        assert list(model.objects.filter(author_id__in=[0]).values_list("title", flat=True)) == []
+        assert list(model.objects.exclude(author_id__in=[0]).values_list("title", flat=True)) == [
+            "p"
+        ]
