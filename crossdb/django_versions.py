@@ -51,15 +51,16 @@ _SELECT_RELATED_CALL_FRAMES = ("crossdb.query_select.", "django.db.models.")
 
 def select_related_everything(original, queryset):
     """Return ``queryset.select_related()`` (every non-null relation) through ``original``."""
+    # select_related(None) makes the clone and runs Django's checks (values(),
+    # combined queries) first, so they raise before the warning, as in Django;
+    # True is what the no-argument form sets on every release.
+    clone = original(queryset, None)
     if SELECT_RELATED_WITHOUT_FIELDS_DEPRECATED:
         warn_about_external_use(
             _SELECT_RELATED_MESSAGE,
             category=RemovedInDjango2028Warning,
             skip_name_prefixes=_SELECT_RELATED_CALL_FRAMES,
         )
-    # select_related(None) makes the clone and runs Django's checks (values(),
-    # combined queries); True is what the no-argument form sets on every release.
-    clone = original(queryset, None)
     clone.query.select_related = True
     return clone
 

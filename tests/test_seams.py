@@ -157,3 +157,17 @@ def test_fetch_modes_reach_the_target_alias_where_django_has_them(queries):
 
     with pytest.raises(FieldFetchBlocked):
         Post.objects.fetch_mode(models.FETCH_RAISE).get(title="ann").author
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_select_related_without_fields_after_union_raises_djangos_error_first():
+    # Django checks combined queries before it warns (queries.test_qs_combinators).
+    from django.db.utils import NotSupportedError
+
+    from tests.blog.models import Post
+
+    qs = Post.objects.all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NotSupportedError, match="select_related"):
+            qs.union(qs).select_related()
