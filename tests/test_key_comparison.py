@@ -32,6 +32,8 @@ RELATIONS = [
     (RefToShopKey, "key", "maybe", ShopKey),
 ]
 TWINS = ["ann", "ANN", "ann ", "Ánn", "anne", "a\x00b", "a", "x" * 20, "x" * 21, "b"]
+# Outside the generated alphabet, so no collation makes it a twin of a generated key.
+ANCHOR = "anchor-row"
 KEYS = st.lists(
     st.one_of(st.sampled_from(TWINS), st.text(alphabet="aAÁá \x00x", min_size=1, max_size=22)),
     min_size=1,
@@ -142,17 +144,23 @@ def test_every_path_selects_the_rows_of_the_referenced_key(
         source.objects.order_by(f"{field}__code").values_list(f"{field}_id", flat=True)
     ) == sorted(held)
 
-    # SET_NULL: point the nullable field the same way, then CASCADE.
+    # CASCADE and SET_NULL, each on rows of its own: the CASCADE field's rows
+    # point at the generated keys; the SET_NULL field's rows hang, by their
+    # CASCADE field, off an anchor row that the delete leaves alone, so a
+    # SET_NULL that misses a row (or nulls another key's) shows.
     source.objects.all().delete()
+    target.objects.create(code=ANCHOR)
     held = create_refs(source, field, held)
-    for ref in source.objects.all():
-        setattr(ref, f"{nullable}_id", getattr(ref, f"{field}_id"))
-        ref.save(update_fields=[nullable])
-    survivors = sorted(v for v in held if not target_equal(target, v, chosen))
+    nulled = create_refs(source, nullable, held, **{f"{field}_id": ANCHOR})
+    # The oracle asks the target database on a _ci target: ask before the delete.
+    points = {v: target_equal(target, v, chosen) for v in {*held, *nulled}}
     row.delete()
-    left = held_values(source, field)
-    assert left == survivors
-    assert sorted(source.objects.values_list(f"{nullable}_id", flat=True)) == left
+    cascaded = source.objects.exclude(**{f"{field}_id": ANCHOR})
+    assert held_values(cascaded, field) == sorted(v for v in held if not points[v])
+    anchored = source.objects.filter(**{f"{field}_id": ANCHOR})
+    assert held_values(anchored, nullable) == sorted(v for v in nulled if not points[v])
+    assert anchored.filter(**{nullable: None}).count() == sum(1 for v in nulled if points[v])
+    assert target.objects.filter(code=ANCHOR).exists()
 
 
 def audit(model, fix=False):

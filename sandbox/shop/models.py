@@ -32,3 +32,28 @@ class Order(models.Model):
 
     def __str__(self):
         return f"{self.quantity} × {self.product_id} for {self.customer_id}"
+
+
+class Subscription(models.Model):
+    """A newsletter subscription keyed by the user's *username*, as legacy schemas are.
+
+    ``to_field="username"``: the shop's column holds the username (up to 150
+    characters), not the id, so every path across carries string keys, compared
+    exactly as PostgreSQL or SQLite compare them even when shop_db is MariaDB
+    (docs/querying.rst, "Key comparison across engines").  The benchmark's
+    ``--keys`` rows run on it.
+    """
+
+    subscriber = CrossDatabaseForeignKey(
+        settings.AUTH_USER_MODEL,
+        to_field="username",
+        on_delete=models.CASCADE,
+        related_name="shop_subscriptions",
+    )
+    topic = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.subscriber_id}: {self.topic}"

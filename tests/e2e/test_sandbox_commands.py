@@ -48,3 +48,20 @@ def test_bench_prints_a_row_per_operation(tmp_path):
     assert "failed" not in output
     assert "(answers differ)" not in output
     assert re.search(r"audit throughput: 300 rows \(30 distinct ids\)", result.stdout), output
+
+
+def test_bench_keys_carries_string_keys_through_every_path(tmp_path):
+    result = _manage(tmp_path, "bench", "--keys", "300", "--key-length", "150", "--rounds", "0")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    paths = re.findall(
+        r"^  (.+): [\d.]+ s, peak Python memory .*; result (\d+)$", result.stdout, re.M
+    )
+    assert [name.split(" ")[0] for name, _ in paths] == [
+        "filter(subscriber__in=<300",
+        "prefetch_related('subscriber')",
+        "prefetch_related('shop_subscriptions')",
+        "CASCADE",
+    ], output
+    # Every key found each way; nothing left behind by the cascade.
+    assert [int(n) for _, n in paths] == [300, 300, 300, 0], output

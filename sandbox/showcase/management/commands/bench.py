@@ -6,7 +6,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from showcase import bench
+from showcase import bench, bench_keys
 from showcase.seed import migrate
 
 
@@ -36,8 +36,9 @@ class Command(BaseCommand):
             "--keys",
             type=int,
             default=0,
-            help="Also carry this many string keys into one query on blog_db; print the "
-            "time, peak memory and statements (0: skip).",
+            help="Also carry this many string keys into one query on blog_db, and as "
+            "many usernames through filter, prefetch both ways and a cascade across "
+            "shop_db and default; print the time, peak memory and statements (0: skip).",
         )
         parser.add_argument("--key-length", type=int, default=150)
         parser.add_argument("--cascade-users", type=int, default=20)
@@ -95,3 +96,14 @@ class Command(BaseCommand):
             f"{result['statements']} statement(s), {result['seconds']:.2f} s, "
             f"peak Python memory {result['peak_mb']:.1f} MB, {result['found']} found"
         )
+        self.stdout.write(
+            f"string keys across ({bench_keys.vendors()}), shop.Subscription.subscriber "
+            f"-> auth.User.username, {count} keys of {min(length, 150)} characters:"
+        )
+        for name, measured in bench_keys.run_paths(count, min(length, 150)):
+            statements = ", ".join(f"{a} {n}" for a, n in sorted(measured["statements"].items()))
+            self.stdout.write(
+                f"  {name}: {measured['seconds']:.2f} s, peak Python memory "
+                f"{measured['peak_mb']:.1f} MB, statements {statements}; "
+                f"result {measured['result']}"
+            )
