@@ -153,6 +153,12 @@ def create_crossdb_many_to_many_manager(superclass, rel, reverse):
             queryset = queryset.using(
                 queryset._db or router.db_for_read(self.model, instance=instances[0])
             )
+            sliced = queryset.query.is_sliced
+            low, high = queryset.query.low_mark, queryset.query.high_mark
+            if sliced:
+                # Django slices per instance with a window function over the
+                # JOIN; here each instance's rows are sliced in Python.
+                queryset.query.clear_limits()
             source = self.through._meta.get_field(self.source_field_name)
             target = self.through._meta.get_field(self.target_field_name)
             # The through rows point at the source by source.target_field.
@@ -166,13 +172,6 @@ def create_crossdb_many_to_many_manager(superclass, rel, reverse):
                 .values_list(source.attname, target.attname)
             )
             far_key = target.target_field.attname
-            sliced = queryset.query.is_sliced
-            low, high = queryset.query.low_mark, queryset.query.high_mark
-            if sliced:
-                # Django slices per instance with a window function over the
-                # JOIN; here the rows of each instance are sliced in Python.
-                queryset = queryset._chain()
-                queryset.query.clear_limits()
 
             def rows(queryset):
                 sources_of: dict = {}

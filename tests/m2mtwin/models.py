@@ -49,6 +49,9 @@ class TwinTeam(models.Model):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self):
+        return self.name
+
 
 class TwinMembership(models.Model):
     team = models.ForeignKey(TwinTeam, on_delete=models.CASCADE, related_name="memberships")
