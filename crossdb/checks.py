@@ -460,9 +460,7 @@ def _check_crossdb_many_to_many(field) -> list[checks.CheckMessage]:
                 f"{target_key.name} is a plain {type(target_key).__name__} to "
                 f"{field.remote_field.model._meta.label} on {sorted(target.aliases)}, another "
                 "database than the through rows.",
-                hint=(
-                    "Make it a CrossDatabaseForeignKey (docs/checks.rst, crossdb.E204)."
-                ),
+                hint=("Make it a CrossDatabaseForeignKey (docs/checks.rst, crossdb.E204)."),
                 obj=field,
                 id="crossdb.E204",
             )

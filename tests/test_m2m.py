@@ -8,7 +8,6 @@ on both and must give the same answer.
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import models
 from django.db.models import Count, Prefetch, Q
 from django.db.models.signals import m2m_changed
 
@@ -29,7 +28,9 @@ class Side:
 
 SIDES = {
     "crossdb": Side(Article, Tag, "read_articles", Team, Membership, "teams"),
-    "twin": Side(TwinArticle, TwinTag, "twin_read_articles", TwinTeam, TwinMembership, "twin_teams"),
+    "twin": Side(
+        TwinArticle, TwinTag, "twin_read_articles", TwinTeam, TwinMembership, "twin_teams"
+    ),
 }
 
 # (article title, score, tag names, reader usernames)
@@ -62,7 +63,10 @@ def world(stale_users):
 
 
 def _names(queryset):
-    return [getattr(obj, "title", None) or getattr(obj, "name", None) or obj.username for obj in queryset]
+    return [
+        getattr(obj, "title", None) or getattr(obj, "name", None) or obj.username
+        for obj in queryset
+    ]
 
 
 ARTICLE_QUERIES = {
@@ -89,9 +93,9 @@ ARTICLE_QUERIES = {
         tags__in=s.Tag.objects.filter(color="cold")
     ).distinct(),
     "startswith": lambda s: s.Article.objects.filter(tags__name__startswith="g"),
-    "chained with local": lambda s: s.Article.objects.filter(score__gte=2).filter(
-        tags__color="cold"
-    ).distinct(),
+    "chained with local": lambda s: (
+        s.Article.objects.filter(score__gte=2).filter(tags__color="cold").distinct()
+    ),
     "readers": lambda s: s.Article.objects.filter(readers__username="bob"),
     "readers exclude": lambda s: s.Article.objects.exclude(readers__username="ann"),
     "tags and readers": lambda s: s.Article.objects.filter(
@@ -102,7 +106,9 @@ ARTICLE_QUERIES = {
 TAG_QUERIES = {
     "article title": lambda s: s.Tag.objects.filter(articles__title="d"),
     "article score, distinct": lambda s: s.Tag.objects.filter(articles__score__gt=3).distinct(),
-    "same article row": lambda s: s.Tag.objects.filter(articles__score__gt=1, articles__score__lt=4),
+    "same article row": lambda s: s.Tag.objects.filter(
+        articles__score__gt=1, articles__score__lt=4
+    ),
     "exclude": lambda s: s.Tag.objects.exclude(articles__title="a"),
     "isnull": lambda s: s.Tag.objects.filter(articles__isnull=True),
     "article in": lambda s: s.Tag.objects.filter(
@@ -121,9 +127,11 @@ USER_QUERIES = {
     "teams isnull": lambda s: User.objects.filter(**{f"{s.teams}__isnull": True}).order_by(
         "username"
     ),
-    "through field": lambda s: User.objects.filter(
-        **{f"{s.teams}__memberships__role": "lead"}
-    ).distinct().order_by("username"),
+    "through field": lambda s: (
+        User.objects.filter(**{f"{s.teams}__memberships__role": "lead"})
+        .distinct()
+        .order_by("username")
+    ),
 }
 
 TEAM_QUERIES = {
@@ -169,9 +177,12 @@ def test_order_by_and_values_across_match_the_twin(world):
             side.Article.objects.filter(score__gt=0).exclude(title="c").order_by("tags__name", "id")
         )
         side.values = sorted(
-            side.Article.objects.values_list("title", "tags__name"), key=lambda r: (r[0], r[1] or "")
+            side.Article.objects.values_list("title", "tags__name"),
+            key=lambda r: (r[0], r[1] or ""),
         )
-        side.counted = list(side.Article.objects.annotate(n=Count("tags")).values_list("title", "n"))
+        side.counted = sorted(
+            side.Article.objects.annotate(n=Count("tags")).values_list("title", "n")
+        )
     crossdb, twin = SIDES["crossdb"], SIDES["twin"]
     assert (crossdb.ordered, crossdb.values, crossdb.counted) == (
         twin.ordered,
@@ -192,7 +203,11 @@ def test_aggregates_past_the_relation_raise(world):
 
 def _record(signals):
     def receiver(sender, action, instance, reverse, model, pk_set, using, **kwargs):
-        names = sorted(_names(model._base_manager.using(None).filter(pk__in=pk_set))) if pk_set else pk_set
+        names = (
+            sorted(_names(model._base_manager.using(None).filter(pk__in=pk_set)))
+            if pk_set
+            else pk_set
+        )
         signals.append((action, reverse, str(instance), model.__name__.replace("Twin", ""), names))
         signals_using.append(using)
 
@@ -243,8 +258,10 @@ def _exercise(side, users):
     seen.append(
         list(side.Membership.objects.filter(team=core).values_list("user__username", "role"))
         if side is SIDES["twin"]
-        else [(User.objects.get(pk=u).username, r) for u, r in side.Membership.objects.filter(
-            team=core).values_list("user", "role")]
+        else [
+            (User.objects.get(pk=u).username, r)
+            for u, r in side.Membership.objects.filter(team=core).values_list("user", "role")
+        ]
     )
     core.members.set([users["ann"], users["dan"]], through_defaults={"role": "new"})
     seen.append(_names(core.members.order_by("username")))
@@ -342,7 +359,9 @@ def test_prefetch_both_ways_matches_the_twin_one_query_per_alias(world, queries)
     assert view == _prefetched(TwinArticle.objects.prefetch_related("tags"))
 
     with queries() as q:
-        view = [(t.name, _names(t.articles.all())) for t in Tag.objects.prefetch_related("articles")]
+        view = [
+            (t.name, _names(t.articles.all())) for t in Tag.objects.prefetch_related("articles")
+        ]
     assert q.counts() == {"default": 0, "blog_db": 2, "shop_db": 1}
     assert view == [
         (t.name, _names(t.articles.all())) for t in TwinTag.objects.prefetch_related("articles")
@@ -360,8 +379,10 @@ def test_prefetch_nested_with_querysets_and_to_attr_matches_the_twin(world, quer
             (
                 x.title,
                 _names(x.cold),
-                [(t.name, [(y.title, _names(y.readers.all())) for y in t.articles.all()])
-                 for t in x.tags.all()],
+                [
+                    (t.name, [(y.title, _names(y.readers.all())) for y in t.articles.all()])
+                    for t in x.tags.all()
+                ],
                 _names(x.readers.all()),
             )
             for x in articles
@@ -390,7 +411,11 @@ def test_prefetch_of_many_rows_is_one_query_per_alias(queries):
     articles = Article.objects.bulk_create([Article(title=f"x{i}") for i in range(1200)])
     through = Article.tags.through
     through.objects.bulk_create(
-        [through(article=a, tag=tags[(i * 7 + j) % 1500]) for i, a in enumerate(articles) for j in range(2)]
+        [
+            through(article=a, tag=tags[(i * 7 + j) % 1500])
+            for i, a in enumerate(articles)
+            for j in range(2)
+        ]
     )
     with queries() as q:
         seen = sum(len(a.tags.all()) for a in Article.objects.prefetch_related("tags"))
@@ -405,7 +430,8 @@ def _through_rows(side):
     return sorted(
         (side.Article.objects.get(pk=a).title, side.Tag.objects.get(pk=t).name)
         for a, t in side.Article.tags.through.objects.values_list(
-            side.Article.tags.field.m2m_column_name()[:-3], side.Article.tags.field.m2m_reverse_name()[:-3]
+            side.Article.tags.field.m2m_column_name()[:-3],
+            side.Article.tags.field.m2m_reverse_name()[:-3],
         )
     )
 
@@ -466,9 +492,12 @@ def test_deconstruct_round_trips():
     assert kwargs == {"blank": True, "related_name": "articles", "to": "m2mtags.tag"}
     members = Team._meta.get_field("members").deconstruct()[3]
     assert members["through"] == "m2m.Membership"
-    assert CrossDatabaseManyToManyField("m2mtags.Tag", db_constraint=True).deconstruct()[3][
-        "db_constraint"
-    ] is True
+    assert (
+        CrossDatabaseManyToManyField("m2mtags.Tag", db_constraint=True).deconstruct()[3][
+            "db_constraint"
+        ]
+        is True
+    )
 
 
 def test_formfield_is_a_multiple_choice_field_on_the_target_alias(world):
@@ -492,8 +521,3 @@ def test_formfield_is_a_multiple_choice_field_on_the_target_alias(world):
     assert _names(article.tags.all()) == ["red"]
     edit = ArticleForm(instance=article)
     assert edit.initial["tags"] == [red]
-
-
-class _Unused(models.Model):
-    class Meta:
-        abstract = True

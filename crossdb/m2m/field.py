@@ -76,8 +76,7 @@ def create_through_model(field, klass):
             "db_tablespace": klass._meta.db_tablespace,
             "unique_together": (from_, to),
             "verbose_name": _("%(from)s-%(to)s relationship") % {"from": from_, "to": to},
-            "verbose_name_plural": _("%(from)s-%(to)s relationships")
-            % {"from": from_, "to": to},
+            "verbose_name_plural": _("%(from)s-%(to)s relationships") % {"from": from_, "to": to},
             "apps": field.model._meta.apps,
         },
     )
