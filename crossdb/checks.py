@@ -240,11 +240,19 @@ def check_models(models_) -> list[checks.CheckMessage]:
 
 @checks.register(checks.Tags.models)
 def check_crossdb_fields(app_configs=None, **kwargs):
-    """Check every crossdb field of the installed models (or of ``app_configs``)."""
+    """Check every crossdb field of the installed models (or of ``app_configs``).
+
+    Auto-created through models are included: a ``CrossDatabaseManyToManyField``'s
+    key to its target is a crossdb field.
+    """
     if app_configs is None:
-        models_ = apps.get_models()
+        models_ = apps.get_models(include_auto_created=True)
     else:
-        models_ = [model for app_config in app_configs for model in app_config.get_models()]
+        models_ = [
+            model
+            for app_config in app_configs
+            for model in app_config.get_models(include_auto_created=True)
+        ]
     return check_models(models_)
 
 
