@@ -24,6 +24,7 @@ class Side:
     def __init__(self, article, tag, read, team, membership, teams):
         self.Article, self.Tag, self.read = article, tag, read
         self.Team, self.Membership, self.teams = team, membership, teams
+        self.tag_alias = "shop_db" if tag is Tag else "default"
 
 
 SIDES = {
@@ -91,6 +92,9 @@ ARTICLE_QUERIES = {
     ),
     "tag in queryset": lambda s: s.Article.objects.filter(
         tags__in=s.Tag.objects.filter(color="cold")
+    ).distinct(),
+    "tag in queryset with using()": lambda s: s.Article.objects.filter(
+        tags__in=s.Tag.objects.using(s.tag_alias).filter(color="cold")
     ).distinct(),
     "startswith": lambda s: s.Article.objects.filter(tags__name__startswith="g"),
     "chained with local": lambda s: (
