@@ -196,7 +196,7 @@ def test_order_by_and_values_across_match_the_twin(world):
 
 
 def test_aggregates_past_the_relation_raise(world):
-    with pytest.raises(CrossDatabaseQueryError, match="tags__name"):
+    with pytest.raises(CrossDatabaseQueryError, match="tags__name.*m2m.Article.tags"):
         list(Article.objects.annotate(n=Count("tags__name")))
     with pytest.raises(CrossDatabaseQueryError, match="articles__title"):
         list(Tag.objects.annotate(n=Count("articles__title")))
