@@ -273,3 +273,41 @@ def test_factory_post_generation_links_targets_on_their_alias():
     assert list(bare.tags.all()) == []
     built = ArticleFactory.build(tags=[red])
     assert built.pk is None
+
+
+# -- what the field and managers take from Django --
+
+
+def test_the_django_manager_methods_the_managers_extend_are_there():
+    """Fail loudly when Django renames what crossdb.m2m.managers overrides or reads."""
+    import inspect
+
+    from django.db.models import query
+    from django.db.models.fields.related_descriptors import create_forward_many_to_many_manager
+
+    from crossdb.m2m.managers import create_crossdb_many_to_many_manager
+
+    rel = Article._meta.get_field("tags").remote_field
+    django_cls = create_forward_many_to_many_manager(Tag._default_manager.__class__, rel, False)
+    ours = create_crossdb_many_to_many_manager(Tag._default_manager.__class__, rel, False)
+    for name in ("_build_remove_filters", "_apply_rel_filters", "get_prefetch_querysets", "set"):
+        assert callable(getattr(django_cls, name)), name
+    # Ours subclasses the class Django's factory builds, whatever its name.
+    assert ours.__mro__[1].__qualname__ == django_cls.__qualname__
+    manager = Article.objects.create(title="seam").tags
+    for attribute in ("source_field_name", "target_field_name", "related_val", "through"):
+        assert hasattr(manager, attribute), attribute
+    # prefetch_one_level() takes the nested lookups off what get_prefetch_querysets() returns.
+    assert "_prefetch_related_lookups" in inspect.getsource(query.prefetch_one_level)
+
+
+def test_the_auto_created_through_model_is_shaped_as_djangos():
+    ours, django = Article.tags.through._meta, TwinArticle.tags.through._meta
+    assert [f.name for f in ours.fields] == ["id", "article", "tag"]
+    assert [f.name for f in django.fields] == ["id", "twinarticle", "twintag"]
+    assert ours.unique_together == (("article", "tag"),)
+    assert ours.auto_created is Article and django.auto_created is TwinArticle
+    assert (
+        ours.get_field("article").remote_field.on_delete
+        is django.get_field("twinarticle").remote_field.on_delete
+    )
