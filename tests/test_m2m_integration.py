@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core import checks
 from django.core.management import CommandError, call_command
-from django.db import connections
+from django.db import connections, models
 from django.test.utils import isolate_apps
 
 from crossdb import audit, seams
@@ -174,7 +174,6 @@ def test_adding_a_missing_target_by_id_fails_like_the_twin_constraint():
 
 @isolate_apps("tests.m2m")
 def test_plain_many_to_many_across_databases_points_at_the_new_field():
-    from django.db import models
 
     class Loose(models.Model):
         tags = models.ManyToManyField(Tag, related_name="+")
@@ -196,7 +195,6 @@ def test_the_new_field_passes_the_checks():
 
 @isolate_apps("tests.m2m", "tests.m2mtags")
 def test_misused_through_models_are_reported():
-    from django.db import models
 
     from crossdb import CrossDatabaseManyToManyField
 
@@ -311,3 +309,22 @@ def test_the_auto_created_through_model_is_shaped_as_djangos():
         ours.get_field("article").remote_field.on_delete
         is django.get_field("twinarticle").remote_field.on_delete
     )
+
+
+@isolate_apps("tests.m2m")
+def test_limit_choices_to_narrows_the_form_choices_on_the_target_alias(rows, queries):
+    from crossdb import CrossDatabaseManyToManyField
+
+    class Picky(models.Model):
+        tags = CrossDatabaseManyToManyField(Tag, limit_choices_to={"name__startswith": "r"})
+
+        class Meta:
+            app_label = "m2m"
+
+    from django.forms import modelform_factory
+
+    # ModelForm applies limit_choices_to, as Django does for any relation.
+    field = modelform_factory(Picky, fields=["tags"])().fields["tags"]
+    with queries() as q:
+        assert [label for _value, label in field.choices] == ["red"]
+    assert q.counts() == {"default": 0, "blog_db": 0, "shop_db": 1}
