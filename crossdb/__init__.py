@@ -2,10 +2,12 @@
 
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.fields import CrossDatabaseForeignKey, CrossDatabaseOneToOneField
+from crossdb.m2m import CrossDatabaseManyToManyField
 
 __all__ = [
     "CrossDatabaseForeignKey",
     "CrossDatabaseLimitError",
+    "CrossDatabaseManyToManyField",
     "CrossDatabaseOneToOneField",
     "CrossDatabaseQueryError",
 ]

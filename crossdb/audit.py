@@ -40,6 +40,7 @@ from django.db.models import F, ProtectedError, RestrictedError
 from crossdb import routing, transport
 from crossdb.checks import crossdb_fields, on_delete_name
 from crossdb.lookups import ids_in
+from crossdb.m2m import is_crossdb_many_to_many
 
 DEFAULT_CHUNK_SIZE = 5000
 DEFAULT_SAMPLE_SIZE = 5
@@ -206,9 +207,27 @@ def _fix(field, dangling) -> int:
     return dangling.update(**{field.name: value})
 
 
+def _with_through_models(models_: Iterable) -> list:
+    """Return ``models_`` and the through models their crossdb many-to-many fields created."""
+    found = []
+    for model in models_:
+        found.append(model)
+        for field in model._meta.local_many_to_many:
+            through = field.remote_field.through
+            if is_crossdb_many_to_many(field) and through._meta.auto_created:
+                found.append(through)
+    return found
+
+
 def select_fields(models_: Iterable | None = None, names: Iterable[str] | None = None) -> list:
-    """Return the crossdb fields of ``models_`` (default: all), optionally by name, sorted."""
+    """Return the crossdb fields of ``models_`` (default: all), optionally by name, sorted.
+
+    A model's crossdb many-to-many fields bring their auto-created through
+    models' crossdb keys along (``m2m.Article`` audits ``m2m.Article_tags.tag``).
+    """
     names = set(names or ())
+    if models_ is not None:
+        models_ = _with_through_models(models_)
     fields = [
         field
         for field in crossdb_fields(models_)

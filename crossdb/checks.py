@@ -3,7 +3,8 @@
 IDs are grouped by area and listed with an example in ``docs/checks.rst``:
 
 - ``crossdb.E001``-``E004`` / ``W001``-``W002``: each crossdb field;
-- ``crossdb.E101``-``E103`` / ``W101``: the ``DATABASE_ROUTING_RULES`` setting.
+- ``crossdb.E101``-``E103`` / ``W101``: the ``DATABASE_ROUTING_RULES`` setting;
+- ``crossdb.E201``-``E204``: many-to-many relations and GenericForeignKeys across databases.
 
 Whether the target is an installed, concrete model is Django's own check
 (``fields.E300``); crossdb skips fields whose target did not resolve.
@@ -20,6 +21,7 @@ from django.utils.module_loading import import_string
 
 from crossdb import routing
 from crossdb.fields import is_crossdb_field
+from crossdb.m2m import is_crossdb_many_to_many
 from crossdb.routers import AppLabelRouter
 from crossdb.transport import STRING_KEYS
 
@@ -220,8 +222,12 @@ def _check_same_alias(field, source_route, target_route):
 
 
 def crossdb_fields(models_=None):
-    """Yield every crossdb field declared on ``models_`` (default: all installed models)."""
-    for model in apps.get_models() if models_ is None else models_:
+    """Yield every crossdb field declared on ``models_`` (default: all installed models).
+
+    The default includes the through models a ``CrossDatabaseManyToManyField``
+    creates: their key to the target is a crossdb field.
+    """
+    for model in apps.get_models(include_auto_created=True) if models_ is None else models_:
         for field in model._meta.local_fields:
             if is_crossdb_field(field):
                 yield field
@@ -234,11 +240,19 @@ def check_models(models_) -> list[checks.CheckMessage]:
 
 @checks.register(checks.Tags.models)
 def check_crossdb_fields(app_configs=None, **kwargs):
-    """Check every crossdb field of the installed models (or of ``app_configs``)."""
+    """Check every crossdb field of the installed models (or of ``app_configs``).
+
+    Auto-created through models are included: a ``CrossDatabaseManyToManyField``'s
+    key to its target is a crossdb field.
+    """
     if app_configs is None:
-        models_ = apps.get_models()
+        models_ = apps.get_models(include_auto_created=True)
     else:
-        models_ = [model for app_config in app_configs for model in app_config.get_models()]
+        models_ = [
+            model
+            for app_config in app_configs
+            for model in app_config.get_models(include_auto_created=True)
+        ]
     return check_models(models_)
 
 
@@ -392,6 +406,9 @@ def _many_to_many_across(model) -> list[checks.CheckMessage]:
         through = field.remote_field.through
         if isinstance(target, str) or isinstance(through, str) or model._meta.abstract:
             continue  # unresolved: Django's fields.E300/E331
+        if is_crossdb_many_to_many(field):
+            messages.extend(_check_crossdb_many_to_many(field))
+            continue
         ends = {label: _Route(end) for label, end in (("source", model), ("target", target))}
         if not through._meta.auto_created:
             ends["through"] = _Route(through)
@@ -405,11 +422,55 @@ def _many_to_many_across(model) -> list[checks.CheckMessage]:
                 "JOINs its through table and the target in one query, which one database "
                 "cannot answer.",
                 hint=(
-                    "Declare the through model with a CrossDatabaseForeignKey to each end "
-                    "and query it directly (docs/checks.rst, crossdb.E201)."
+                    "Use crossdb.CrossDatabaseManyToManyField, with the same arguments "
+                    "(its through model, if you declare one, keeps a "
+                    "CrossDatabaseForeignKey to the target) (docs/checks.rst, crossdb.E201)."
                 ),
                 obj=field,
                 id="crossdb.E201",
+            )
+        )
+    return messages
+
+
+def _check_crossdb_many_to_many(field) -> list[checks.CheckMessage]:
+    """Check a ``CrossDatabaseManyToManyField``: db_constraint, and its explicit through model."""
+    messages = list(_check_db_constraint(field))
+    through = field.remote_field.through
+    if through._meta.auto_created:
+        return messages
+    try:
+        source_key = through._meta.get_field(field.m2m_field_name())
+        target_key = through._meta.get_field(field.m2m_reverse_field_name())
+    except Exception:  # noqa: BLE001 - Django's fields.E33x report a through without keys
+        return messages
+    source, through_route = _Route(field.model), _Route(through)
+    target = _Route(field.remote_field.model)
+    if through_route.aliases != source.aliases or is_crossdb_field(source_key):
+        messages.append(
+            checks.Error(
+                f"{_label(field)}: the through model {through._meta.label} routes to "
+                f"{sorted(through_route.aliases)}, not with its source "
+                f"{field.model._meta.label} on {sorted(source.aliases)}, or reaches it by a "
+                "crossdb key; crossdb reads the through rows with the source.",
+                hint=(
+                    f"Route {through._meta.label} with {field.model._meta.label} and give it an "
+                    "ordinary ForeignKey to it (docs/checks.rst, crossdb.E203)."
+                ),
+                obj=field,
+                id="crossdb.E203",
+            )
+        )
+    if target.aliases != through_route.aliases and not is_crossdb_field(target_key):
+        messages.append(
+            checks.Error(
+                f"{_label(field)}: the through model's key {through._meta.label}."
+                f"{target_key.name} is a plain {type(target_key).__name__} to "
+                f"{field.remote_field.model._meta.label} on {sorted(target.aliases)}, another "
+                "database than the through rows.",
+                hint=("Make it a CrossDatabaseForeignKey (docs/checks.rst, crossdb.E204)."),
+                obj=field,
+                id="crossdb.E204",
             )
         )
     return messages

@@ -33,6 +33,12 @@ ALTERNATIVES = (
 
 def _relation(field) -> str:
     forward = getattr(field, "field", field)
+    source = forward.model._meta.auto_created
+    if source:
+        # The key of a CrossDatabaseManyToManyField's through model: name the field.
+        for m2m in source._meta.local_many_to_many:
+            if m2m.remote_field.through is forward.model:
+                return f"{source._meta.label}.{m2m.name}"
     name = field.name if field is forward else forward.related_query_name()
     owner = forward.model if field is forward else forward.related_model
     return f"{owner._meta.label}.{name}"

@@ -37,6 +37,7 @@ from django.utils.tree import Node
 from crossdb import routing
 from crossdb.exceptions import CrossDatabaseQueryError
 from crossdb.fields import is_crossdb_field
+from crossdb.m2m import is_crossdb_many_to_many
 from crossdb.query_ids import CrossDatabaseIds
 from crossdb.query_paths import (
     Crossing,
@@ -204,7 +205,8 @@ def _queryset_value(model, lookup: str, value):
     field = final_field(model, LOOKUP_SEP.join(path)) if path else None
     if field is None:
         return None
-    crossdb = is_crossdb_field(field)
+    # tags__in=queryset of a CrossDatabaseManyToManyField compares through keys too.
+    crossdb = is_crossdb_field(field) or is_crossdb_many_to_many(field)
     if not crossdb and value._db is not None:
         # An explicit using(): Django's In lookup compares the aliases itself and
         # raises "Subqueries aren't allowed across different databases".

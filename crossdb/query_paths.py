@@ -18,6 +18,7 @@ from django.db.models.fields.reverse_related import ForeignObjectRel
 
 from crossdb import routing, transport
 from crossdb.fields import is_crossdb_field
+from crossdb.m2m import paths as m2m_paths
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ def _multi_valued(model, parts: list[str]) -> bool:
 
 def find_crossing(model, lookup: str) -> Crossing | None:
     """Return where ``lookup`` crosses a crossdb field, or None if it stays local."""
+    # A crossdb many-to-many step is a path through its through model.
+    lookup = m2m_paths.through_path(model, lookup) or lookup
     parts = lookup.split(LOOKUP_SEP)
     opts = model._meta
     prefix: list[str] = []

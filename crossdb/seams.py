@@ -20,6 +20,10 @@ loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
   ``xml_serializer.Deserializer._handle_fk_field_node`` so natural foreign keys of crossdb
   fields are looked up on the target's alias (``crossdb.serializers``; pinned by
   ``tests/test_fixtures.py``).
+- ``m2m_fixtures``: wraps ``django.core.serializers.base.deserialize_m2m_values`` and
+  ``xml_serializer.Deserializer._handle_m2m_field_node`` so natural keys of a
+  ``CrossDatabaseManyToManyField``'s targets are looked up on the target's alias
+  (``crossdb.m2m.fixtures``; pinned by ``tests/test_m2m_integration.py``).
 - ``integrity``: wraps ``SQLInsertCompiler.execute_sql`` and ``SQLUpdateCompiler.execute_sql``
   (check the targets of crossdb key columns written) and ``BaseDatabaseWrapper.commit``,
   ``rollback``, ``close`` and ``savepoint_rollback`` (run deferred checks just before the
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 from crossdb import deletion, integrity, query, routing
 from crossdb import serializers as crossdb_serializers
+from crossdb.m2m import fixtures as m2m_fixtures
 
 SEAMS = {
     "routing": (routing.install, routing.installed),
@@ -38,6 +43,7 @@ SEAMS = {
     "deletion": (deletion.install, deletion.installed),
     "serializers": (crossdb_serializers.install, crossdb_serializers.installed),
     "integrity": (integrity.install, integrity.installed),
+    "m2m_fixtures": (m2m_fixtures.install, m2m_fixtures.installed),
 }
 
 

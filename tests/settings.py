@@ -110,6 +110,7 @@ ROUTER_CHAINS = {
 }
 DATABASE_ROUTERS = ROUTER_CHAINS[os.environ.get("CROSSDB_TEST_ROUTER", "applabel")]
 DATABASE_ROUTING_RULES = {"blog": "blog_db", "shop": "shop_db", "tooling": "shop_db"}
+DATABASE_ROUTING_RULES.update(m2m="blog_db", m2mtags="shop_db")  # m2mtwin stays in default
 DATABASE_ROUTING_RULES["ondelete"] = "shop_db"  # its twins (ondelete_twins) stay in default
 
 INSTALLED_APPS = [
@@ -124,6 +125,7 @@ INSTALLED_APPS = [
     "tests.twin",
     "tests.tooling",
     "tests.keys",
+    *("tests.m2m", "tests.m2mtags", "tests.m2mtwin"),
     *("tests.ondelete", "tests.ondelete.twins"),
 ]
 

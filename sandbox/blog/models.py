@@ -1,9 +1,13 @@
-"""The blog, in blog_db: posts and comments whose authors are users in default."""
+"""The blog, in blog_db: posts and comments whose authors are users in default.
+
+``Post.tags`` and ``Team.members`` are many-to-many relations into default:
+their through tables live here, beside the posts and the teams.
+"""
 
 from django.conf import settings
 from django.db import models
 
-from crossdb import CrossDatabaseForeignKey
+from crossdb import CrossDatabaseForeignKey, CrossDatabaseManyToManyField
 
 
 class Post(models.Model):
@@ -14,6 +18,8 @@ class Post(models.Model):
     body = models.TextField(blank=True)
     published = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
+    # Tags are shared with the plain twin (twin.TwinPost.tags), as users are.
+    tags = CrossDatabaseManyToManyField("twin.Tag", related_name="posts", blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -39,3 +45,18 @@ class Comment(models.Model):
 
     def __str__(self):
         return self.text[:40]
+
+
+class Team(models.Model):
+    """A team in blog_db whose members are users in default."""
+
+    name = models.CharField(max_length=100, unique=True)
+    members = CrossDatabaseManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="blog_teams", blank=True
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.name

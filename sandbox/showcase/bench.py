@@ -26,6 +26,7 @@ from django.db.models import Exists, Max, Min, OuterRef
 from twin.models import TwinPost
 
 from crossdb.deletion.locks import takes_row_locks
+from showcase import bench_m2m
 
 User = get_user_model()
 USER_PREFIX = "bench-"
@@ -75,6 +76,7 @@ def wipe() -> None:
     """Remove every row a benchmark run (finished or interrupted) wrote."""
     # Raw deletes, one table at a time: the benchmark's rows reference only
     # each other, and a cross-database collector is what is being measured.
+    bench_m2m.wipe()
     for model in (Post, TwinPost):
         model.objects.filter(title__startswith=POST_PREFIX)._raw_delete(
             model.objects.db_manager().db
@@ -117,7 +119,12 @@ def populate(users: int, posts: int, stdout) -> Dataset:
 
 
 def operations(
-    data: Dataset, forward_rows: int, cascade_users: int, cascade_posts: int, create_rows=200
+    data: Dataset,
+    forward_rows: int,
+    cascade_users: int,
+    cascade_posts: int,
+    create_rows=200,
+    stdout=None,
 ):
     """Return the operations of the table, each runnable on either side."""
 
@@ -231,6 +238,7 @@ def operations(
             cleanup=created_cleanup,
         ),
         Operation("audit of Post.author (all rows)", None, audit),
+        *bench_m2m.operations(data, stdout, Operation),
     ]
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import StringIO
 
-from blog.models import Comment, Post
+from blog.models import Comment, Post, Team
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command, get_commands
 from django.db import connections, router
@@ -91,6 +91,7 @@ class Walkthrough:
         self.step("A lookup across databases", LOOKUP, lambda o: lookup_forward(o))
         self.step("A reverse lookup across databases", REVERSE_LOOKUP, lookup_reverse)
         self.step("select_related across databases", SELECT_RELATED, select_related)
+        self.step("Many-to-many across databases: team.members", MANY_TO_MANY, many_to_many)
         self.step("A cascade across databases: user.delete()", CASCADE, cascade)
         self.step("PROTECT across databases: nothing is deleted", PROTECT, protect)
         self.step("crossdb_audit finds dangling references", AUDIT, lambda o: audit(o, ann))
@@ -226,6 +227,41 @@ def lookup_reverse(outcome: Outcome) -> None:
     )
     truth = list(User.objects.filter(ids_in("pk", author_ids)).order_by("username"))
     outcome.expect(users == truth, f"got {users}, expected {truth}")
+
+
+MANY_TO_MANY = """
+team, _ = Team.objects.get_or_create(name="Editors")      # in blog_db
+team.members.set(User.objects.filter(username__in=["ann", "bob"]))   # users in default
+[user.username for user in team.members.order_by("username")]
+Team.objects.filter(members__username="ann")
+[(t.name, [u.username for u in t.members.all()]) for t in Team.objects.prefetch_related("members")]
+"""
+
+
+def many_to_many(outcome: Outcome) -> None:
+    team, _ = Team.objects.get_or_create(name="Editors")
+    with captured(outcome):
+        team.members.set(User.objects.filter(username__in=["ann", "bob"]))
+        members = [user.username for user in team.members.order_by("username")]
+        teams = list(Team.objects.filter(members__username="ann"))
+        prefetched = [
+            (t.name, sorted(u.username for u in t.members.all()))
+            for t in Team.objects.prefetch_related("members")
+        ]
+    outcome.lines.append(f"{members}")
+    outcome.lines.append(f"{teams}")
+    outcome.lines.append(f"{prefetched}")
+    # The truth, one database at a time: the through rows, then the users.
+    through = Team.members.through
+    user_ids = through.objects.filter(team=team).values_list("user_id", flat=True)
+    truth = sorted(User.objects.filter(ids_in("pk", user_ids)).values_list("username", flat=True))
+    outcome.expect(members == truth, f"got {members}, expected {truth}")
+    ann = User.objects.get(username="ann")
+    team_ids = through.objects.filter(user_id=ann.pk).values_list("team_id", flat=True)
+    outcome.expect(
+        teams == list(Team.objects.filter(pk__in=list(team_ids))), f"got {teams} for ann"
+    )
+    outcome.expect(("Editors", truth) in prefetched, f"prefetch gave {prefetched}")
 
 
 SELECT_RELATED = """

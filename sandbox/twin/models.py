@@ -3,10 +3,24 @@
 The same relations as ``blog``, but both ends in one database, so Django
 answers every query with a JOIN.  ``manage.py bench`` runs each operation on
 the blog and on its twin with the same rows.
+
+``Tag`` is not a twin: like ``auth.User`` it is the one target both sides
+point at, from blog_db (``blog.Post.tags``, across databases) and from
+default (``TwinPost.tags``, a plain ManyToManyField).
 """
 
 from django.conf import settings
 from django.db import models
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
 
 
 class TwinPost(models.Model):
@@ -17,6 +31,7 @@ class TwinPost(models.Model):
     body = models.TextField(blank=True)
     published = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
+    tags = models.ManyToManyField(Tag, related_name="twin_posts", blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -29,7 +29,7 @@ def test_demo_runs_every_step_and_can_run_again(tmp_path):
         output = result.stdout + result.stderr
         assert result.returncode == 0, f"{run} run:\n{output}"
         steps = re.findall(r"^(\d+)\. ", result.stdout, re.MULTILINE)
-        assert steps == [str(n) for n in range(1, 9)], output
+        assert steps == [str(n) for n in range(1, 10)], output
         assert result.stdout.count("   ok: ") == 8, output
         assert "FAILED" not in output
     assert "seeded: nothing new" in result.stdout

@@ -1,0 +1,1 @@
+"""Many-to-many across databases: the sources, routed to ``blog_db``."""

@@ -1,0 +1,1 @@
+"""Many-to-many across databases: the tags, routed to ``shop_db``."""

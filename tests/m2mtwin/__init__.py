@@ -1,0 +1,1 @@
+"""Plain ManyToManyField twins of ``tests.m2m``, all inside ``default``."""
