@@ -9,6 +9,9 @@ import time reads nothing) and each evaluation sees the far side as it is.
 
 from __future__ import annotations
 
+import contextvars
+import functools
+
 from django.conf import settings
 from django.db.models import Field, ForeignObject, QuerySet
 from django.db.models.lookups import In
@@ -92,8 +95,38 @@ class CrossDatabaseIdsLookup(In):
     def as_sql(self, compiler, connection):
         if not isinstance(self.rhs, CrossDatabaseIds):
             return super().as_sql(compiler, connection)
+        if _rendering_text.get():
+            return self._as_text(compiler, connection)
         # The ids travel as one parameter (array / JSON text) through IdsIn.
         return IdsIn(self.lhs, self.rhs.evaluate()).as_sql(compiler, connection)
+
+    def _as_text(self, compiler, connection):
+        # str(queryset.query) shows the far side as the subquery it stands
+        # for, without reading it: Django's str() sends no query, and an empty
+        # far side must not raise EmptyResultSet where the JOIN would not.
+        lhs_sql, lhs_params = self.process_lhs(compiler, connection)
+        far = self.rhs.queryset.query
+        far_sql, far_params = far.get_compiler(self.rhs.alias).as_sql()
+        return f"{lhs_sql} IN ({far_sql})", (*lhs_params, *far_params)
+
+
+# True while Query.sql_with_params() (str(query)) renders the SQL as text.
+_rendering_text = contextvars.ContextVar("crossdb_rendering_text", default=False)
+
+
+def text_seam(original):
+    """Wrap ``Query.sql_with_params``: render crossdb's id sets as their far subqueries."""
+
+    @functools.wraps(original)
+    def sql_with_params(self):
+        token = _rendering_text.set(True)
+        try:
+            return original(self)
+        finally:
+            _rendering_text.reset(token)
+
+    sql_with_params.crossdb_original = original
+    return sql_with_params
 
 
 def register() -> None:
