@@ -163,6 +163,7 @@ def crossing_condition(
     ids = CrossDatabaseIds(
         manager.filter(far_q).order_by().values_list(far_key, flat=True),
         description,
+        routed=True,
     )
     condition = Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), ids))
     if null_row_matches:
@@ -171,6 +172,7 @@ def crossing_condition(
             every = CrossDatabaseIds(
                 manager.order_by().values_list(far_key, flat=True),
                 f"{_describe(model, LOOKUP_SEP.join([*crossing.prefix, field.name]))} (any)",
+                routed=True,
             )
             condition |= ~Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), every))
         elif field.null or crossing.prefix:
