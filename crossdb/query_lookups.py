@@ -117,8 +117,22 @@ def _far_leaf(crossing: Crossing, value):
         first = rest.split(LOOKUP_SEP, 1)[0] if rest else ""
         if not rest or field_of(crossing.field.related_model._meta, first) is None:
             rest = LOOKUP_SEP.join(part for part in ("pk", rest) if part)
+            _check_instances(crossing.field, value)
             value = _pk_of(value)
     return (rest, value)
+
+
+def _check_instances(rel, value) -> None:
+    """Raise Django's ValueError for an instance of a model the relation cannot hold."""
+    from django.db.models.query_utils import check_rel_lookup_compatibility
+
+    items = value if isinstance(value, list | tuple | set | frozenset) else [value]
+    opts = rel.related_model._meta
+    for item in items:
+        if isinstance(item, Model) and not check_rel_lookup_compatibility(
+            item._meta.model, opts, rel
+        ):
+            raise ValueError(f'Cannot query "{item}": Must be "{opts.object_name}" instance.')
 
 
 def _pk_of(value):
@@ -207,6 +221,11 @@ def _queryset_value(model, lookup: str, value):
     if field is None:
         return None
     crossdb = is_crossdb_field(field)
+    if crossdb and parts[-1] != "in" and not value.query.has_limit_one():
+        # Django's Exact lookup: a queryset compared with = must hold one row.
+        raise ValueError(
+            "The QuerySet value for an exact lookup must be limited to one result using slicing."
+        )
     if not crossdb and value._db is not None:
         # An explicit using(): Django's In lookup compares the aliases itself and
         # raises "Subqueries aren't allowed across different databases".

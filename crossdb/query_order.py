@@ -207,8 +207,17 @@ def _target_ordering(model, name: str):
     if find_crossing(model, name) is not None:
         return None  # the key is read across an earlier relation: ranked as a column
     ordering = field.related_model._meta.ordering
-    if not ordering or not all(isinstance(item, str) for item in ordering):
+    if not ordering:
         return None
+    if not all(isinstance(item, str) for item in ordering):
+        # Django orders by the target's expressions (Lower("name")); crossdb
+        # ranks columns only, and ordering by the raw key would differ.
+        raise CrossDatabaseQueryError(
+            f"{model._meta.label}: order_by({name!r}) orders by the Meta.ordering of "
+            f"{field.related_model._meta.label}, which holds an expression, across the "
+            "crossdb relation; crossdb ranks columns only. Order by a column across "
+            f"(order_by('{name}__<column>')) or sort in Python."
+        )
     return ordering
 
 

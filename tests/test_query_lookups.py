@@ -359,3 +359,29 @@ def test_a_correlated_queryset_across_raises():
     inner = User.objects.filter(username=OuterRef("title"))
     with pytest.raises(CrossDatabaseQueryError, match="OuterRef"):
         list(Post.objects.filter(author__in=inner))
+
+
+@pytest.mark.parametrize("shape", ["in", "exact"])
+def test_an_instance_of_the_wrong_model_in_a_reverse_lookup_raises_djangos_error(shape):
+    world = build_world()
+    ann = world.users["ann"]
+    value = [ann] if shape == "in" else ann
+    with pytest.raises(ValueError) as twin:
+        list(User.objects.filter(**{f"twin_posts__{shape}": value}))
+    with pytest.raises(ValueError) as got:
+        list(User.objects.filter(**{f"blog_posts__{shape}": value}))
+    assert str(got.value) == str(twin.value).replace("TwinPost", "Post")
+
+
+@pytest.mark.parametrize("sliced", [slice(None, 2), slice(1, None)], ids=["[:2]", "[1:]"])
+def test_a_queryset_compared_with_exact_must_hold_one_row_as_in_django(sliced):
+    build_world()
+    with pytest.raises(ValueError) as twin:
+        list(TWIN_MODEL[Post].objects.filter(author=User.objects.all()[sliced]))
+    with pytest.raises(ValueError) as got:
+        list(Post.objects.filter(author=User.objects.all()[sliced]))
+    assert str(got.value) == str(twin.value)
+    one = User.objects.order_by("username")[:1]
+    assert natural(Post.objects.filter(author=one)) == natural(
+        TWIN_MODEL[Post].objects.filter(author=one)
+    )
