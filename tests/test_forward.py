@@ -129,8 +129,6 @@ def test_dangling_id_raises_related_object_does_not_exist_naming_alias_and_id(jo
         post.author
     assert isinstance(excinfo.value, User.DoesNotExist)
     message = str(excinfo.value)
-    # Django's own wording (multiple_database.tests.RelationAssignmentTests), then both aliases.
-    assert message.startswith(f'Cannot assign "{john!r}": the current database router prevents')
     assert "blog.Post.author" in message
     assert "id=987654" in message
     assert "'default'" in message
