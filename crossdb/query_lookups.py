@@ -221,6 +221,9 @@ def _queryset_value(model, lookup: str, value):
     if field is None:
         return None
     crossdb = is_crossdb_field(field)
+    if crossdb and field.is_relation and not (value._fields or value.query.values_select):
+        # Django checks the queryset's model before the lookup sees it.
+        _check_queryset_model(model, lookup, field, value)
     if crossdb and parts[-1] != "in" and not value.query.has_limit_one():
         # Django's Exact lookup: a queryset compared with = must hold one row.
         raise ValueError(

@@ -385,3 +385,12 @@ def test_a_queryset_compared_with_exact_must_hold_one_row_as_in_django(sliced):
     assert natural(Post.objects.filter(author=one)) == natural(
         TWIN_MODEL[Post].objects.filter(author=one)
     )
+
+
+def test_a_queryset_of_the_wrong_model_is_reported_before_its_slice():
+    """Django's order of checks: the model first, then exact's "limited to one result"."""
+    with pytest.raises(ValueError) as twin:
+        list(TWIN_MODEL[Post].objects.filter(author=Post.objects.all()))
+    with pytest.raises(ValueError) as got:
+        list(Post.objects.filter(author=Post.objects.all()))
+    assert str(got.value) == str(twin.value).replace("TwinPost", "Post")

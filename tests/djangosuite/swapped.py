@@ -31,8 +31,6 @@ CATEGORIES = ("refusal", "query-count", "sql-text", "no-constraint", "open")
 BLOCK_SEPARATOR = re.compile(r"^={70}$", re.M)
 FAILURE_HEADER = re.compile(r"^(?:FAIL|ERROR|UNEXPECTED SUCCESS): (\w+) \(([\w.]+)\)")
 REFUSAL = re.compile(r"^crossdb\.exceptions\.CrossDatabase\w*Error: (.*)$", re.M)
-# A frame of Django's suite (not of Django itself): its file and source line.
-SUITE_FRAME = re.compile(r'File "([^"]*/tests/[^"]+\.py)", line \d+, in \w+\n\s+(.*)')
 
 # The refusal's documentation section, from what the traceback shows; first match wins.
 REFUSAL_SECTIONS = [
@@ -52,7 +50,10 @@ REFUSAL_SECTIONS = [
     )),
     ("cross-joins", re.compile(r".")),
 ]
-SQL_WORDS = re.compile(r"\.query\b|sql|SQL|JOIN|SELECT|captured_queries|connection\.queries")
+SQL_WORDS = re.compile(
+    r"\.query\b|sql|SQL|JOIN|SELECT|captured_queries|connection\.queries|alias_map|join_type"
+)
+SUITE_FRAME_AT = re.compile(r'File "([^"]*/tests/[^"]+\.py)", line (\d+), in \w+')
 
 
 def blocks(output: str) -> dict[str, str]:
@@ -80,15 +81,42 @@ def classify(block: str) -> dict | None:
         return {"category": "query-count"}
     if re.search(r"^AssertionError: IntegrityError not raised", block, re.M):
         return {"category": "no-constraint"}
-    frames = SUITE_FRAME.findall(block)
     last_assertion = block.rstrip().splitlines()[-1] if block.strip() else ""
-    if (
-        re.search(r"^AssertionError", block, re.M)
-        and frames
-        and (SQL_WORDS.search(frames[-1][1]) or re.search(r"'(SELECT|UPDATE|DELETE) ", last_assertion))
+    if re.search(r"^AssertionError", block, re.M) and (
+        SQL_WORDS.search(_failing_statement(block))
+        or re.search(r"'(SELECT|UPDATE|DELETE) ", last_assertion)
     ):
         return {"category": "sql-text"}
     return None
+
+
+def _failing_statement(block: str) -> str:
+    """Return the source of the suite's statement that failed, all of its lines.
+
+    The traceback shows its first line only; an assertion on the SQL text
+    often names the query on a later one.
+    """
+    frames = SUITE_FRAME_AT.findall(block)
+    if not frames:
+        return ""
+    path, line = frames[-1][0], int(frames[-1][1])
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return ""
+    first = lines[line - 1]
+    indent = len(first) - len(first.lstrip())
+    statement = [first]
+    if first.rstrip().endswith(":"):
+        return first  # a with/for header: its body is other statements
+    for text in lines[line:]:
+        if text.strip() and len(text) - len(text.lstrip()) <= indent:
+            if not text.strip().startswith((")", "]", "}")):
+                break
+        statement.append(text)
+        if text.rstrip().endswith(":"):
+            break
+    return "\n".join(statement)
 
 
 def docs_anchor_exists(docs: str) -> bool:
