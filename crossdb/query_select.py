@@ -156,8 +156,11 @@ def check_beyond(model, crossings) -> None:
             check_beyond(far_model, nested)
 
 
-def load_related(objs, model, crossings, loading=None) -> None:
-    """Fill, on ``objs``, the caches of every crossing: one query per far model and alias."""
+def load_related(objs, model, crossings, loading=None, outer=None) -> None:
+    """Fill, on ``objs``, the caches of every crossing: one query per far model and alias.
+
+    ``outer``: the queryset ``objs`` come from, whose fetch mode the far rows get.
+    """
     groups = {}
     loading = loading or {}
     for lookup, beyond in crossings.items():
@@ -186,6 +189,8 @@ def load_related(objs, model, crossings, loading=None) -> None:
         found = {}
         if keys:
             queryset = far_model._base_manager.db_manager(alias).filter(ids_in(far_key, keys))
+            if outer is not None:
+                queryset = django_versions.same_fetch_mode(queryset, outer)
             if group["beyond"]:
                 queryset = queryset.select_related(*group["beyond"])
             if restriction:
@@ -230,7 +235,7 @@ class CrossDatabaseSelectIterable(ModelIterable):
         # iterator(): a batch per chunk, so memory stays bounded; otherwise all.
         size = self.chunk_size if self.chunked_fetch else None
         while batch := list(islice(rows, size)):
-            load_related(batch, model, crossings, loading)
+            load_related(batch, model, crossings, loading, self.queryset)
             yield from batch
             if size is None:
                 return

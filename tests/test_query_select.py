@@ -246,3 +246,20 @@ def test_a_missing_reverse_one_to_one_before_a_crossing_is_nothing_to_follow():
     users = list(User.objects.select_related("twin_profile").filter(username="zed"))
     assert len(users) == 1 and not hasattr(users[0], "twin_profile")
     assert _holders(users, ["twin_profile"]) == []
+
+
+def test_the_related_rows_get_the_querysets_fetch_mode_like_the_twin():
+    """Django 6.1: select_related() copies the fetch mode onto the instances it loads."""
+    from crossdb import django_versions
+
+    build_world()
+    if not django_versions.FETCH_MODES:
+        queryset = Post.objects.all()
+        assert django_versions.same_fetch_mode(queryset, Post.objects.all()) is queryset
+        return
+    from django.db.models import FETCH_PEERS
+
+    twin = TwinPost.objects.fetch_mode(FETCH_PEERS).select_related("author").first()
+    post = Post.objects.fetch_mode(FETCH_PEERS).select_related("author").first()
+    assert twin.author._state.fetch_mode is FETCH_PEERS
+    assert post.author._state.fetch_mode is FETCH_PEERS
