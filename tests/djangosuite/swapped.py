@@ -30,7 +30,11 @@ CATEGORIES = ("refusal", "query-count", "sql-text", "no-constraint", "open")
 
 BLOCK_SEPARATOR = re.compile(r"^={70}$", re.M)
 FAILURE_HEADER = re.compile(r"^(?:FAIL|ERROR|UNEXPECTED SUCCESS): (\w+) \(([\w.]+)\)")
-REFUSAL = re.compile(r"^crossdb\.exceptions\.CrossDatabase\w*Error: (.*)$", re.M)
+# Raised, or caught by the test and shown in its assertion (assertIs(exc, ...)).
+REFUSAL = re.compile(
+    r"^crossdb\.exceptions\.CrossDatabase\w*Error: (.*)$|^AssertionError: CrossDatabase\w*Error\((.*)$",
+    re.M,
+)
 
 # The refusal's documentation section, from what the traceback shows; first match wins.
 REFUSAL_SECTIONS = [
@@ -76,7 +80,7 @@ def classify(block: str) -> dict | None:
         for section, pattern in REFUSAL_SECTIONS:
             if pattern.search(block):
                 return {"category": "refusal", "docs": f"limitations.rst#{section}",
-                        "detail": refused.group(1)[:160]}
+                        "detail": (refused.group(1) or refused.group(2))[:160]}
     if re.search(r"^AssertionError: \d+ != \d+ : \d+ queries executed, \d+ expected", block, re.M):
         return {"category": "query-count"}
     if re.search(r"^AssertionError: IntegrityError not raised", block, re.M):
