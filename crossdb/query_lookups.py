@@ -28,6 +28,9 @@ What cannot be split without changing the answer raises
 
 from __future__ import annotations
 
+import difflib
+
+from django.core.exceptions import FieldError
 from django.db.models import F, Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import OuterRef, ResolvedOuterRef
@@ -116,10 +119,43 @@ def _far_leaf(crossing: Crossing, value):
         # itself (blog_posts__in, blog_posts__isnull): compares the far pk.
         first = rest.split(LOOKUP_SEP, 1)[0] if rest else ""
         if not rest or field_of(crossing.field.related_model._meta, first) is None:
+            pk = crossing.field.related_model._meta.pk
+            if rest and not (pk.get_lookup(first) or pk.get_transform(first)):
+                return _rel_lookup(crossing.field, rest.split(LOOKUP_SEP), value)
             rest = LOOKUP_SEP.join(part for part in ("pk", rest) if part)
             _check_instances(crossing.field, value)
             value = _pk_of(value)
     return (rest, value)
+
+
+def _rel_lookup(rel, names, value):
+    """Return the far condition of a reverse lookup the relation itself provides.
+
+    Django compares the far pk through the lookups and transforms of the
+    relation, which are its ForeignKey's (``article__abs`` with ``Abs``
+    registered on ``Article.author``): the far pk has none of those, so the
+    expression is built here, and a name neither has raises Django's
+    FieldError naming the relation.
+    """
+    expression = F("pk")
+    lookup_class = None
+    for position, name in enumerate(names):
+        last = position == len(names) - 1
+        source = rel if position == 0 else rel.related_model._meta.pk
+        transform = source.get_transform(name)
+        if last and (lookup_class := source.get_lookup(name)) is not None:
+            break
+        if transform is None:
+            close = difflib.get_close_matches(name, source.get_lookups())
+            suggestion = f", perhaps you meant {' or '.join(close)}?" if close else "."
+            raise FieldError(
+                f"Unsupported lookup '{LOOKUP_SEP.join(names[position:])}' for "
+                f"{type(source).__name__} or join on the field not permitted{suggestion}"
+            )
+        expression = transform(expression)
+    if lookup_class is None:
+        lookup_class = rel.related_model._meta.pk.get_lookup("exact")
+    return Q(lookup_class(expression, value))
 
 
 def _check_instances(rel, value) -> None:

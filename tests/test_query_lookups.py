@@ -394,3 +394,30 @@ def test_a_queryset_of_the_wrong_model_is_reported_before_its_slice():
     with pytest.raises(ValueError) as got:
         list(Post.objects.filter(author=Post.objects.all()))
     assert str(got.value) == str(twin.value).replace("TwinPost", "Post")
+
+
+def test_a_transform_registered_on_the_key_applies_in_reverse_lookups_like_the_twin():
+    """Django compares the far pk through the relation's own lookups (article__abs)."""
+    from django.db.models.functions import Abs
+    from django.test.utils import register_lookup
+
+    world = build_world()
+    post, twin = world.posts["beta"], world.twin_posts["beta"]
+    with register_lookup(Post._meta.get_field("author"), Abs), register_lookup(
+        TWIN_MODEL[Post]._meta.get_field("author"), Abs
+    ):
+        got = natural(User.objects.filter(blog_posts__abs=post.pk))
+        expected = natural(User.objects.filter(twin_posts__abs=twin.pk))
+        lt = natural(User.objects.filter(blog_posts__abs__lt=post.pk).distinct())
+        twin_lt = natural(User.objects.filter(twin_posts__abs__lt=twin.pk).distinct())
+    assert got == expected == ["ann"]
+    assert sorted(lt) == sorted(twin_lt)
+
+
+@pytest.mark.parametrize("name", ["headline", "abspl", "abs__nothing"])
+def test_an_unsupported_reverse_lookup_raises_djangos_error(name):
+    with pytest.raises(Exception) as twin:
+        User.objects.filter(**{f"twin_posts__{name}": 1})
+    with pytest.raises(Exception) as got:
+        User.objects.filter(**{f"blog_posts__{name}": 1})
+    assert (type(got.value), str(got.value)) == (type(twin.value), str(twin.value))
