@@ -403,8 +403,9 @@ def test_a_transform_registered_on_the_key_applies_in_reverse_lookups_like_the_t
 
     world = build_world()
     post, twin = world.posts["beta"], world.twin_posts["beta"]
-    with register_lookup(Post._meta.get_field("author"), Abs), register_lookup(
-        TWIN_MODEL[Post]._meta.get_field("author"), Abs
+    with (
+        register_lookup(Post._meta.get_field("author"), Abs),
+        register_lookup(TWIN_MODEL[Post]._meta.get_field("author"), Abs),
     ):
         got = natural(User.objects.filter(blog_posts__abs=post.pk))
         expected = natural(User.objects.filter(twin_posts__abs=twin.pk))

@@ -2,12 +2,11 @@
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections, router
-from django.db import models
+from django.db import connections, models, router
 from django.db.models import F
 from django.db.models.functions import Lower
-from django.test.utils import isolate_apps
 from django.test import override_settings
+from django.test.utils import isolate_apps
 
 from crossdb import CrossDatabaseForeignKey, CrossDatabaseLimitError, CrossDatabaseQueryError
 from tests.blog.models import Comment, Post

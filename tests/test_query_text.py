@@ -26,7 +26,9 @@ def _queries_everywhere(function):
 @pytest.mark.parametrize("lookup", ["author__username", "editor__username"])
 def test_str_of_a_query_with_an_empty_far_side_is_sql_as_with_a_join(lookup):
     # No row anywhere: the far side is empty. Django's JOIN renders SQL all the same.
-    twin, twin_queries = _queries_everywhere(lambda: str(TwinPost.objects.filter(**{lookup: "x"}).query))
+    twin, twin_queries = _queries_everywhere(
+        lambda: str(TwinPost.objects.filter(**{lookup: "x"}).query)
+    )
     text, queries = _queries_everywhere(lambda: str(Post.objects.filter(**{lookup: "x"}).query))
     assert (twin_queries, queries) == (0, 0)
     assert "auth_user" in twin and "auth_user" in text

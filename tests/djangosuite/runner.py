@@ -257,7 +257,10 @@ def judge_swapped(version, modules, baseline, result, log, options) -> int:
             entries[test] = proposed
         for test in [t for t in entries if swapped.in_modules(t, labels) and t not in failing]:
             del entries[test]
-        record = {"django": version, "modules": MODULES if whole else record.get("modules", modules)}
+        record = {
+            "django": version,
+            "modules": MODULES if whole else record.get("modules", modules),
+        }
         if whole:
             record["ran"] = result["ran"]
         else:

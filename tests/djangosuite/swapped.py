@@ -32,26 +32,39 @@ BLOCK_SEPARATOR = re.compile(r"^={70}$", re.M)
 FAILURE_HEADER = re.compile(r"^(?:FAIL|ERROR|UNEXPECTED SUCCESS): (\w+) \(([\w.]+)\)")
 # Raised, or caught by the test and shown in its assertion (assertIs(exc, ...)).
 REFUSAL = re.compile(
-    r"^crossdb\.exceptions\.CrossDatabase\w*Error: (.*)$|^AssertionError: CrossDatabase\w*Error\((.*)$",
+    r"^crossdb\.exceptions\.CrossDatabase\w*Error: (.*)$"
+    r"|^AssertionError: CrossDatabase\w*Error\((.*)$",
     re.M,
 )
 
 # The refusal's documentation section, from what the traceback shows; first match wins.
 REFUSAL_SECTIONS = [
-    ("cross-many-to-many", re.compile(
-        r"ManyRelatedManager|related_descriptors\.py\", line \d+, in (_add_items|_remove_items"
-        r"|_clear|set)\b|relation [\w.]+\.\+ into|m2m_\w+\.\w+ on database|ManyToManyField"
-    )),
+    (
+        "cross-many-to-many",
+        re.compile(
+            r"ManyRelatedManager|related_descriptors\.py\", line \d+, in (_add_items|_remove_items"
+            r"|_clear|set)\b|relation [\w.]+\.\+ into|m2m_\w+\.\w+ on database|ManyToManyField"
+        ),
+    ),
     ("cross-subqueries", re.compile(r"OuterRef|is used as a subquery|Subquery|Exists\(")),
-    ("cross-multi-valued", re.compile(r"is used as an expression|must hold for the same related row")),
+    (
+        "cross-multi-valued",
+        re.compile(r"is used as an expression|must hold for the same related row"),
+    ),
     ("cross-values", re.compile(r"values\('[^']*'\) reads a column of another database")),
-    ("cross-ordering", re.compile(
-        r"in (order_by|add_ordering|get_order_by|earliest|latest|_earliest)\b|order_by\('"
-    )),
-    ("cross-expressions", re.compile(
-        r"in (annotate|_annotate|aggregate|get_aggregation|add_annotation|alias)\b"
-        r"|an expression on [\w.]+'s own rows|in (update|resolve_expression)\b"
-    )),
+    (
+        "cross-ordering",
+        re.compile(
+            r"in (order_by|add_ordering|get_order_by|earliest|latest|_earliest)\b|order_by\('"
+        ),
+    ),
+    (
+        "cross-expressions",
+        re.compile(
+            r"in (annotate|_annotate|aggregate|get_aggregation|add_annotation|alias)\b"
+            r"|an expression on [\w.]+'s own rows|in (update|resolve_expression)\b"
+        ),
+    ),
     ("cross-joins", re.compile(r".")),
 ]
 SQL_WORDS = re.compile(
@@ -79,8 +92,11 @@ def classify(block: str) -> dict | None:
     if refused := REFUSAL.search(block):
         for section, pattern in REFUSAL_SECTIONS:
             if pattern.search(block):
-                return {"category": "refusal", "docs": f"limitations.rst#{section}",
-                        "detail": (refused.group(1) or refused.group(2))[:160]}
+                return {
+                    "category": "refusal",
+                    "docs": f"limitations.rst#{section}",
+                    "detail": (refused.group(1) or refused.group(2))[:160],
+                }
     if re.search(r"^AssertionError: \d+ != \d+ : \d+ queries executed, \d+ expected", block, re.M):
         return {"category": "query-count"}
     if re.search(r"^AssertionError: IntegrityError not raised", block, re.M):
