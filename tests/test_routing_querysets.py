@@ -63,3 +63,30 @@ def test_a_sliced_far_queryset_is_read_without_distinct():
     User.objects.create(username="b")
     ids = CrossDatabaseIds(User.objects.order_by("username").values_list("pk", flat=True)[:1], "x")
     assert ids.evaluate() == [User.objects.get(username="a").pk]
+
+
+@pytest.mark.django_db(databases="__all__")
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda qs: list(qs.values("title", "author__username")),
+        lambda qs: list(qs.order_by("author__username")),
+    ],
+    ids=["values", "order_by"],
+)
+def test_values_and_ordering_across_ask_the_rule_with_the_outer_alias(shape, monkeypatch):
+    """The far rows of values() and order_by() across are read where a lookup's are."""
+    from crossdb import routing
+    from tests.query_helpers import build_world
+
+    build_world()
+    asked = []
+    original = routing.home_alias
+
+    def spy(model, alias, *args, **kwargs):
+        asked.append((model, alias))
+        return original(model, alias, *args, **kwargs)
+
+    monkeypatch.setattr(routing, "home_alias", spy)
+    shape(Post.objects.using("blog_db"))
+    assert (User, "blog_db") in asked
