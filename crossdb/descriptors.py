@@ -86,11 +86,12 @@ class CrossDatabaseForwardDescriptorMixin:
             if value._state.db is None:
                 value._state.db = router.db_for_write(value.__class__, instance=instance)
             if routing.relation_answer(value, instance) is False:
+                # Django's wording first, so code matching on it still matches.
                 raise ValueError(
-                    f'Cannot assign "{value!r}" to {self.field.model._meta.label}.'
-                    f"{self.field.name}: the database routers refuse a relation between "
+                    f'Cannot assign "{value!r}": the current database router prevents this '
+                    f"relation ({self.field.model._meta.label}.{self.field.name}: "
                     f"{value._meta.label} on {_alias_of(value, instance)!r} and "
-                    f"{instance._meta.label} on {_alias_of(instance, value)!r}."
+                    f"{instance._meta.label} on {_alias_of(instance, value)!r})."
                 )
         super().__set__(instance, value)
 

@@ -16,6 +16,11 @@ that moves one of them fails there first.
   ``- Select an option -`` from 6.1 (``BLANK_CHOICE_LABEL``, or the dashes
   again under the deprecated ``USE_BLANK_CHOICE_DASH`` setting).
 
+- Django 6.1 gives querysets a fetch mode (``QuerySet.fetch_mode()``), which
+  ``select_related()`` copies onto the related instances it loads.
+  ``same_fetch_mode`` gives crossdb's far queryset the outer one's (nothing
+  before 6.1).
+
 ``ForwardManyToOneDescriptor.get_queryset`` takes ``**hints`` up to 6.0 and a
 keyword-only ``instance`` from 6.1 (which also applies the instance's fetch
 mode); crossdb always calls it as ``get_queryset(instance=...)``, which both
@@ -25,6 +30,7 @@ accept, so it needs no entry here.
 from __future__ import annotations
 
 import django
+from django.db.models import QuerySet
 from django.db.models import fields as model_fields
 
 try:  # Django 6.1
@@ -71,3 +77,13 @@ def blank_choice_label() -> str:
         return str(get_blank_choice_label())
     dashes = model_fields.BLANK_CHOICE_DASH[0][1]
     return str(getattr(model_fields, "BLANK_CHOICE_LABEL", dashes))
+
+
+FETCH_MODES = hasattr(QuerySet, "fetch_mode")
+
+
+def same_fetch_mode(queryset, like):
+    """Return ``queryset`` with the fetch mode of ``like`` (Django 6.1); else itself."""
+    if not FETCH_MODES:
+        return queryset
+    return queryset.fetch_mode(like._fetch_mode)

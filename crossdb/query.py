@@ -91,6 +91,7 @@ _PATCHES = (
     (QuerySet, "values_list", query_values.shape_seam),
     (Query, "add_distinct_fields", query_values.combine_seam),
     (Query, "set_group_by", query_values.combine_seam),
+    (Query, "sql_with_params", query_ids.text_seam),
 )
 
 

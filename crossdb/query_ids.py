@@ -9,10 +9,14 @@ import time reads nothing) and each evaluation sees the far side as it is.
 
 from __future__ import annotations
 
+import contextvars
+import functools
+
 from django.conf import settings
 from django.db.models import Field, ForeignObject, QuerySet
 from django.db.models.lookups import In
 
+from crossdb import routing
 from crossdb.exceptions import CrossDatabaseLimitError
 from crossdb.lookups import IdsIn
 
@@ -20,22 +24,35 @@ from crossdb.lookups import IdsIn
 class CrossDatabaseIds:
     """The key values a queryset on another alias gives, read on demand."""
 
-    def __init__(self, queryset, description: str):
+    def __init__(self, queryset, description: str, routed: bool = False):
         # A flat values_list() of the key; never cached on the queryset itself,
         # since clones of the outer query share this object.
         self.queryset = queryset
         self.description = description
+        # True: the far alias was left to the routers (a lookup across, not a
+        # caller's queryset); when they abstain it follows the outer query's
+        # alias as a relation's descriptor does (crossdb.routing.home_alias).
+        self.routed = routed
 
     @property
     def alias(self) -> str:
         return self.queryset.db
 
-    def evaluate(self) -> list:
+    def for_outer(self, outer_alias: str | None):
+        """Return the far queryset to read for an outer query on ``outer_alias``."""
+        queryset = self.queryset
+        if self.routed and outer_alias:
+            alias = routing.home_alias(queryset.model, outer_alias, "db_for_read")
+            if alias != queryset.db:
+                queryset = queryset.using(alias)
+        return queryset
+
+    def evaluate(self, outer_alias: str | None = None) -> list:
         """Read the distinct ids on their alias, honouring ``CROSSDB_MAX_IDS``."""
         limit = getattr(settings, "CROSSDB_MAX_IDS", None)
         # iterator() leaves no result cache on the shared queryset.
-        queryset = self.queryset
-        if not queryset.query.where:
+        queryset = self.for_outer(outer_alias)
+        if not queryset.query.where and not queryset.query.is_sliced:
             # Every key of the table: DISTINCT in the database sends far fewer
             # rows.  With a condition, SQLite would rather walk the key's index
             # for DISTINCT than filter first; de-duplicating here is faster.
@@ -59,14 +76,14 @@ class CrossDatabaseIds:
         # that a pickled ``queryset.query`` still reads the ids when it runs.
         queryset = self.queryset
         state = (queryset._fields, queryset._iterable_class, queryset._db)
-        return (_rebuild, (queryset.model, queryset.query, state, self.description))
+        return (_rebuild, (queryset.model, queryset.query, state, self.description, self.routed))
 
 
-def _rebuild(model, query, state, description):
+def _rebuild(model, query, state, description, routed=False):
     fields, iterable_class, db = state
     queryset = QuerySet(model=model, query=query, using=db)
     queryset._fields, queryset._iterable_class = fields, iterable_class
-    return CrossDatabaseIds(queryset, description)
+    return CrossDatabaseIds(queryset, description, routed)
 
 
 class CrossDatabaseIdsLookup(In):
@@ -92,8 +109,38 @@ class CrossDatabaseIdsLookup(In):
     def as_sql(self, compiler, connection):
         if not isinstance(self.rhs, CrossDatabaseIds):
             return super().as_sql(compiler, connection)
+        if _rendering_text.get():
+            return self._as_text(compiler, connection)
         # The ids travel as one parameter (array / JSON text) through IdsIn.
-        return IdsIn(self.lhs, self.rhs.evaluate()).as_sql(compiler, connection)
+        return IdsIn(self.lhs, self.rhs.evaluate(compiler.using)).as_sql(compiler, connection)
+
+    def _as_text(self, compiler, connection):
+        # str(queryset.query) shows the far side as the subquery it stands
+        # for, without reading it: Django's str() sends no query, and an empty
+        # far side must not raise EmptyResultSet where the JOIN would not.
+        lhs_sql, lhs_params = self.process_lhs(compiler, connection)
+        far = self.rhs.for_outer(compiler.using)
+        far_sql, far_params = far.query.get_compiler(far.db).as_sql()
+        return f"{lhs_sql} IN ({far_sql})", (*lhs_params, *far_params)
+
+
+# True while Query.sql_with_params() (str(query)) renders the SQL as text.
+_rendering_text = contextvars.ContextVar("crossdb_rendering_text", default=False)
+
+
+def text_seam(original):
+    """Wrap ``Query.sql_with_params``: render crossdb's id sets as their far subqueries."""
+
+    @functools.wraps(original)
+    def sql_with_params(self):
+        token = _rendering_text.set(True)
+        try:
+            return original(self)
+        finally:
+            _rendering_text.reset(token)
+
+    sql_with_params.crossdb_original = original
+    return sql_with_params
 
 
 def register() -> None:

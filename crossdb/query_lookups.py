@@ -28,6 +28,9 @@ What cannot be split without changing the answer raises
 
 from __future__ import annotations
 
+import difflib
+
+from django.core.exceptions import FieldError
 from django.db.models import F, Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import OuterRef, ResolvedOuterRef
@@ -117,9 +120,56 @@ def _far_leaf(crossing: Crossing, value):
         # itself (blog_posts__in, blog_posts__isnull): compares the far pk.
         first = rest.split(LOOKUP_SEP, 1)[0] if rest else ""
         if not rest or field_of(crossing.field.related_model._meta, first) is None:
+            pk = crossing.field.related_model._meta.pk
+            if rest and not (pk.get_lookup(first) or pk.get_transform(first)):
+                return _rel_lookup(crossing.field, rest.split(LOOKUP_SEP), value)
             rest = LOOKUP_SEP.join(part for part in ("pk", rest) if part)
+            _check_instances(crossing.field, value)
             value = _pk_of(value)
     return (rest, value)
+
+
+def _rel_lookup(rel, names, value):
+    """Return the far condition of a reverse lookup the relation itself provides.
+
+    Django compares the far pk through the lookups and transforms of the
+    relation, which are its ForeignKey's (``article__abs`` with ``Abs``
+    registered on ``Article.author``): the far pk has none of those, so the
+    expression is built here, and a name neither has raises Django's
+    FieldError naming the relation.
+    """
+    expression = F("pk")
+    lookup_class = None
+    for position, name in enumerate(names):
+        last = position == len(names) - 1
+        source = rel if position == 0 else rel.related_model._meta.pk
+        transform = source.get_transform(name)
+        if last and (lookup_class := source.get_lookup(name)) is not None:
+            break
+        if transform is None:
+            close = difflib.get_close_matches(name, source.get_lookups())
+            suggestion = f", perhaps you meant {' or '.join(close)}?" if close else "."
+            raise FieldError(
+                f"Unsupported lookup '{LOOKUP_SEP.join(names[position:])}' for "
+                f"{type(source).__name__} or join on the field not permitted{suggestion}"
+            )
+        expression = transform(expression)
+    if lookup_class is None:
+        lookup_class = rel.related_model._meta.pk.get_lookup("exact")
+    return Q(lookup_class(expression, value))
+
+
+def _check_instances(rel, value) -> None:
+    """Raise Django's ValueError for an instance of a model the relation cannot hold."""
+    from django.db.models.query_utils import check_rel_lookup_compatibility
+
+    items = value if isinstance(value, list | tuple | set | frozenset) else [value]
+    opts = rel.related_model._meta
+    for item in items:
+        if isinstance(item, Model) and not check_rel_lookup_compatibility(
+            item._meta.model, opts, rel
+        ):
+            raise ValueError(f'Cannot query "{item}": Must be "{opts.object_name}" instance.')
 
 
 def _pk_of(value):
@@ -164,6 +214,7 @@ def crossing_condition(
     ids = CrossDatabaseIds(
         manager.filter(far_q).order_by().values_list(far_key, flat=True),
         description,
+        routed=True,
     )
     condition = Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), ids))
     if null_row_matches:
@@ -172,6 +223,7 @@ def crossing_condition(
             every = CrossDatabaseIds(
                 manager.order_by().values_list(far_key, flat=True),
                 f"{_describe(model, LOOKUP_SEP.join([*crossing.prefix, field.name]))} (any)",
+                routed=True,
             )
             condition |= ~Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), every))
         elif field.null or crossing.prefix:
@@ -207,6 +259,14 @@ def _queryset_value(model, lookup: str, value):
         return None
     # tags__in=queryset of a CrossDatabaseManyToManyField compares through keys too.
     crossdb = is_crossdb_field(field) or is_crossdb_many_to_many(field)
+    if crossdb and field.is_relation and not (value._fields or value.query.values_select):
+        # Django checks the queryset's model before the lookup sees it.
+        _check_queryset_model(model, lookup, field, value)
+    if crossdb and parts[-1] != "in" and not value.query.has_limit_one():
+        # Django's Exact lookup: a queryset compared with = must hold one row.
+        raise ValueError(
+            "The QuerySet value for an exact lookup must be limited to one result using slicing."
+        )
     if not crossdb and value._db is not None:
         # An explicit using(): Django's In lookup compares the aliases itself and
         # raises "Subqueries aren't allowed across different databases".

@@ -96,7 +96,7 @@ class CrossDatabaseRank(Expression):
         field = self.crossing.field
         return field.field.target_field if self.crossing.reverse else field
 
-    def _far_ranks(self, keys):
+    def _far_ranks(self, keys, outer_alias=None):
         """Return ``({key: rank}, rank of a missing or NULL value)`` from the far alias."""
         limit = getattr(settings, "CROSSDB_MAX_IDS", None)
         if limit is not None and len(keys) > limit:
@@ -108,7 +108,9 @@ class CrossDatabaseRank(Expression):
         field = self.crossing.field
         far_model = field.related_model
         far_key = field.field.attname if self.crossing.reverse else field.target_field.attname
-        alias = routing.db_for_read(far_model)
+        # The routers' answer; if they abstain, the outer query's alias when the
+        # far table lives there (routing.home_alias, as lookups across).
+        alias = routing.home_alias(far_model, outer_alias, "db_for_read")
         rest = self.crossing.rest or "pk"
         ranks, null_rank, rank, previous = {}, None, -1, object()
         # Ranks ascend with the far order; NULLs rank lowest when they must come
@@ -146,7 +148,7 @@ class CrossDatabaseRank(Expression):
         query = compiler.query
         window = self._window(query)
         counts = self._key_counts(compiler, counted=window is not None)
-        ranks, null_rank = self._far_ranks(set(counts) - {None})
+        ranks, null_rank = self._far_ranks(set(counts) - {None}, compiler.using)
         if window is None:
             return ranks, null_rank, null_rank
         # A sliced query sorted by this rank first only needs the keys of its
@@ -207,8 +209,17 @@ def _target_ordering(model, name: str):
     if find_crossing(model, name) is not None:
         return None  # the key is read across an earlier relation: ranked as a column
     ordering = field.related_model._meta.ordering
-    if not ordering or not all(isinstance(item, str) for item in ordering):
+    if not ordering:
         return None
+    if not all(isinstance(item, str) for item in ordering):
+        # Django orders by the target's expressions (Lower("name")); crossdb
+        # ranks columns only, and ordering by the raw key would differ.
+        raise CrossDatabaseQueryError(
+            f"{model._meta.label}: order_by({name!r}) orders by the Meta.ordering of "
+            f"{field.related_model._meta.label}, which holds an expression, across the "
+            "crossdb relation; crossdb ranks columns only. Order by a column across "
+            f"(order_by('{name}__<column>')) or sort in Python."
+        )
     return ordering
 
 

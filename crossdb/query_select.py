@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from itertools import islice
 
-from django.core.exceptions import FieldDoesNotExist, FieldError
+from django.core.exceptions import FieldDoesNotExist, FieldError, ObjectDoesNotExist
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.db.models.query import ModelIterable
@@ -29,6 +29,9 @@ from django.db.models.query import ModelIterable
 from crossdb import django_versions, routing
 from crossdb.fields import is_crossdb_field
 from crossdb.lookups import ids_in
+
+# far_loading(): a crossing select_related() without arguments does not follow.
+SKIP = ("skip", ())
 
 # Django's own depth limit for select_related() without arguments.
 MAX_DEPTH = 5
@@ -90,9 +93,17 @@ def _resolve(model, lookup):
 def _holders(objs, prefix):
     """Return the objects ``prefix`` leads to from ``objs`` (already joined)."""
     for name in prefix:
-        objs = [getattr(obj, name) for obj in objs]
-        objs = [obj for obj in objs if obj is not None]
+        objs = [related for obj in objs if (related := _joined(obj, name)) is not None]
     return objs
+
+
+def _joined(obj, name):
+    # A reverse one-to-one that select_related() found missing is cached as
+    # None and its descriptor raises: there is nothing to follow beyond it.
+    try:
+        return getattr(obj, name)
+    except ObjectDoesNotExist:
+        return None
 
 
 def _ends(field):
@@ -105,7 +116,9 @@ def _ends(field):
 def far_loading(query, model, crossings) -> dict:
     """Return ``{crossing: ("only"|"defer", names)}`` from the query's only()/defer().
 
-    Raise Django's FieldError, before any query, for a crossing that is itself deferred.
+    Raise Django's FieldError, before any query, for a crossing that is itself
+    deferred; with ``select_related()`` without arguments, a deferred crossing
+    is not followed instead (``SKIP``): Django raises only for names asked for.
     """
     names, defer = query.deferred_loading
     restricted = {}
@@ -113,6 +126,11 @@ def far_loading(query, model, crossings) -> dict:
         _prefix, field = _resolve(model, lookup)
         beyond = [name[len(lookup) + 2 :] for name in names if name.startswith(f"{lookup}__")]
         deferred = (lookup in names) if defer else (names and lookup not in names and not beyond)
+        if deferred and not isinstance(field, ForeignObjectRel) and query.select_related is True:
+            # The key column is not loaded: reading it per row would cost a
+            # query each; the relation loads on access, as an unloaded one does.
+            restricted[lookup] = SKIP
+            continue
         if deferred and not isinstance(field, ForeignObjectRel):
             raise FieldError(
                 f"Field {field.model._meta.object_name}.{field.name} cannot be both deferred "
@@ -138,11 +156,16 @@ def check_beyond(model, crossings) -> None:
             check_beyond(far_model, nested)
 
 
-def load_related(objs, model, crossings, loading=None) -> None:
-    """Fill, on ``objs``, the caches of every crossing: one query per far model and alias."""
+def load_related(objs, model, crossings, loading=None, outer=None) -> None:
+    """Fill, on ``objs``, the caches of every crossing: one query per far model and alias.
+
+    ``outer``: the queryset ``objs`` come from, whose fetch mode the far rows get.
+    """
     groups = {}
     loading = loading or {}
     for lookup, beyond in crossings.items():
+        if loading.get(lookup) is SKIP:
+            continue
         prefix, field = _resolve(model, lookup)
         holders = _holders(objs, prefix)
         if not holders:
@@ -166,6 +189,8 @@ def load_related(objs, model, crossings, loading=None) -> None:
         found = {}
         if keys:
             queryset = far_model._base_manager.db_manager(alias).filter(ids_in(far_key, keys))
+            if outer is not None:
+                queryset = django_versions.same_fetch_mode(queryset, outer)
             if group["beyond"]:
                 queryset = queryset.select_related(*group["beyond"])
             if restriction:
@@ -210,7 +235,7 @@ class CrossDatabaseSelectIterable(ModelIterable):
         # iterator(): a batch per chunk, so memory stays bounded; otherwise all.
         size = self.chunk_size if self.chunked_fetch else None
         while batch := list(islice(rows, size)):
-            load_related(batch, model, crossings, loading)
+            load_related(batch, model, crossings, loading, self.queryset)
             yield from batch
             if size is None:
                 return

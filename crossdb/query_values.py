@@ -89,10 +89,15 @@ def _far_end(crossing):
     return field.related_model, field.target_field.attname
 
 
-def _far_values(far_model, far_key, keys, rests):
-    """Return ``{key: {rest: value}}`` read on the far model's alias."""
+def _far_values(far_model, far_key, keys, rests, outer_alias):
+    """Return ``{key: {rest: value}}`` read on the far model's alias.
+
+    That alias is the routers' answer; when they abstain, the outer query's
+    alias if the far table lives there (``routing.home_alias``, as lookups).
+    """
+    alias = routing.home_alias(far_model, outer_alias, "db_for_read")
     rows = (
-        far_model._base_manager.db_manager(routing.db_for_read(far_model))
+        far_model._base_manager.db_manager(alias)
         .filter(ids_in(far_key, keys))
         .order_by()
         .values_list(far_key, *rests)
@@ -160,7 +165,11 @@ class CrossDatabaseValuesIterable(BaseIterable):
         for (far_model, far_key), wanted in groups.items():
             found_keys = {row[keys[name]] for row in batch for name, _rest in wanted} - {None}
             rests = list(dict.fromkeys(rest for _name, rest in wanted))
-            found = _far_values(far_model, far_key, found_keys, rests) if found_keys else {}
+            found = (
+                _far_values(far_model, far_key, found_keys, rests, self.queryset.db)
+                if found_keys
+                else {}
+            )
             for name, rest in wanted:
                 filled[name] = {k: values[rest] for k, values in found.items()}
         return filled

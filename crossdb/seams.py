@@ -14,7 +14,8 @@ loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
 - ``query``: wraps ``Query.add_q``, ``Q.resolve_expression``, ``Query.names_to_path``,
   ``Query.resolve_expression``, ``Join.as_sql``, ``sql.compiler.select_related_descend``,
   ``QuerySet.select_related``, ``order_by``, ``_values``, ``values``, ``values_list``,
-  ``Query.add_distinct_fields`` and ``set_group_by``, and registers the ``crossdb_ids`` lookup
+  ``Query.add_distinct_fields``, ``set_group_by`` and ``sql_with_params`` (``str(query)``
+  shows an id set as its far subquery, reading nothing), and registers the ``crossdb_ids`` lookup
   (``crossdb.query``; pinned by ``tests/test_query_seam.py``).
 - ``serializers``: wraps ``django.core.serializers.base.deserialize_fk_value`` and
   ``xml_serializer.Deserializer._handle_fk_field_node`` so natural foreign keys of crossdb

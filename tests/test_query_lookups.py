@@ -359,3 +359,66 @@ def test_a_correlated_queryset_across_raises():
     inner = User.objects.filter(username=OuterRef("title"))
     with pytest.raises(CrossDatabaseQueryError, match="OuterRef"):
         list(Post.objects.filter(author__in=inner))
+
+
+@pytest.mark.parametrize("shape", ["in", "exact"])
+def test_an_instance_of_the_wrong_model_in_a_reverse_lookup_raises_djangos_error(shape):
+    world = build_world()
+    ann = world.users["ann"]
+    value = [ann] if shape == "in" else ann
+    with pytest.raises(ValueError) as twin:
+        list(User.objects.filter(**{f"twin_posts__{shape}": value}))
+    with pytest.raises(ValueError) as got:
+        list(User.objects.filter(**{f"blog_posts__{shape}": value}))
+    assert str(got.value) == str(twin.value).replace("TwinPost", "Post")
+
+
+@pytest.mark.parametrize("sliced", [slice(None, 2), slice(1, None)], ids=["[:2]", "[1:]"])
+def test_a_queryset_compared_with_exact_must_hold_one_row_as_in_django(sliced):
+    build_world()
+    with pytest.raises(ValueError) as twin:
+        list(TWIN_MODEL[Post].objects.filter(author=User.objects.all()[sliced]))
+    with pytest.raises(ValueError) as got:
+        list(Post.objects.filter(author=User.objects.all()[sliced]))
+    assert str(got.value) == str(twin.value)
+    one = User.objects.order_by("username")[:1]
+    assert natural(Post.objects.filter(author=one)) == natural(
+        TWIN_MODEL[Post].objects.filter(author=one)
+    )
+
+
+def test_a_queryset_of_the_wrong_model_is_reported_before_its_slice():
+    """Django's order of checks: the model first, then exact's "limited to one result"."""
+    with pytest.raises(ValueError) as twin:
+        list(TWIN_MODEL[Post].objects.filter(author=Post.objects.all()))
+    with pytest.raises(ValueError) as got:
+        list(Post.objects.filter(author=Post.objects.all()))
+    assert str(got.value) == str(twin.value).replace("TwinPost", "Post")
+
+
+def test_a_transform_registered_on_the_key_applies_in_reverse_lookups_like_the_twin():
+    """Django compares the far pk through the relation's own lookups (article__abs)."""
+    from django.db.models.functions import Abs
+    from django.test.utils import register_lookup
+
+    world = build_world()
+    post, twin = world.posts["beta"], world.twin_posts["beta"]
+    with (
+        register_lookup(Post._meta.get_field("author"), Abs),
+        register_lookup(TWIN_MODEL[Post]._meta.get_field("author"), Abs),
+    ):
+        got = natural(User.objects.filter(blog_posts__abs=post.pk))
+        expected = natural(User.objects.filter(twin_posts__abs=twin.pk))
+        lt = natural(User.objects.filter(blog_posts__abs__lt=post.pk).distinct())
+        twin_lt = natural(User.objects.filter(twin_posts__abs__lt=twin.pk).distinct())
+    assert got == expected == ["ann"]
+    assert sorted(lt) == sorted(twin_lt)
+
+
+@pytest.mark.parametrize("name", ["headline", "abspl", "abs__nothing"])
+def test_an_unsupported_reverse_lookup_raises_djangos_error(name):
+    with pytest.raises(Exception) as twin:
+        User.objects.filter(**{f"twin_posts__{name}": 1})
+    with pytest.raises(Exception) as got:
+        User.objects.filter(**{f"blog_posts__{name}": 1})
+    assert (type(got.value), str(got.value)) == (type(twin.value), str(twin.value))

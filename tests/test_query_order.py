@@ -2,11 +2,13 @@
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections, router
+from django.db import connections, models, router
 from django.db.models import F
+from django.db.models.functions import Lower
 from django.test import override_settings
+from django.test.utils import isolate_apps
 
-from crossdb import CrossDatabaseLimitError, CrossDatabaseQueryError
+from crossdb import CrossDatabaseForeignKey, CrossDatabaseLimitError, CrossDatabaseQueryError
 from tests.blog.models import Comment, Post
 from tests.query_helpers import TWIN_MODEL, build_world, natural, twin_lookup
 from tests.shop.models import Badge, Mention
@@ -154,3 +156,27 @@ def test_f_ordering_with_nulls_placement_across_like_the_twin(direction, nulls):
     got = natural(Post.objects.order_by(order, "id"))
     twin = natural(TWIN_MODEL[Post].objects.order_by(twin_order, "id"))
     assert got == twin
+
+
+@isolate_apps("tests.ondelete")
+def test_ordering_by_a_key_whose_target_orders_by_an_expression_raises():
+    """Django orders by the target's Lower("name"); ranking the raw key would differ."""
+
+    class Target(models.Model):
+        name = models.CharField(max_length=30)
+
+        class Meta:
+            app_label = "ondelete"
+            ordering = [Lower("name")]
+
+    class Source(models.Model):
+        target = CrossDatabaseForeignKey(Target, models.CASCADE)
+
+        class Meta:
+            app_label = "ondelete"
+
+    with pytest.raises(CrossDatabaseQueryError, match="holds an expression"):
+        Source.objects.order_by("target")
+    with pytest.raises(CrossDatabaseQueryError, match="holds an expression"):
+        Source.objects.order_by("-target")
+    assert Source.objects.order_by("target_id").query.order_by == ("target_id",)

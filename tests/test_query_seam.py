@@ -52,6 +52,7 @@ def test_installing_twice_wraps_once():
         (QuerySet, "values_list", ["self", "fields", "flat", "named"]),
         (Query, "add_distinct_fields", ["self", "field_names"]),
         (Query, "set_group_by", ["self", "allow_aliases"]),
+        (Query, "sql_with_params", ["self"]),
     ],
 )
 def test_what_the_seam_wraps_keeps_its_signature(owner, name, parameters):
@@ -114,3 +115,8 @@ def test_without_the_seam_django_joins_across_databases():
         Query.names_to_path = original_names_to_path
         Join.as_sql = original_join
     assert 'JOIN "auth_user"' in sql.replace("`", '"')
+
+
+def test_str_of_a_query_is_rendered_by_sql_with_params_alone():
+    """crossdb renders id sets as text inside sql_with_params(): str() must go through it."""
+    assert "self.sql_with_params()" in inspect.getsource(Query.__str__)

@@ -226,3 +226,40 @@ def test_an_invalid_name_beyond_the_crossing_raises_with_no_rows():
         list(TWIN_MODEL[Post].objects.select_related("author__missing"))
     with pytest.raises(FieldError):
         list(Post.objects.select_related("author__missing"))
+
+
+def test_select_related_without_arguments_and_a_deferred_crossing_answer_as_the_twin():
+    """Django raises only for names asked for: select_related() leaves a deferred key alone."""
+    build_world()
+    twins = TwinPost.objects.defer("author").select_related().order_by("title")
+    posts = Post.objects.defer("author").select_related().order_by("title")
+    assert [(p.title, p.author.username) for p in posts] == [
+        (p.title, p.author.username) for p in twins
+    ]
+
+
+def test_a_missing_reverse_one_to_one_before_a_crossing_is_nothing_to_follow():
+    """select_related() caches a missing reverse one-to-one as None; crossdb follows nothing."""
+    from crossdb.query_select import _holders
+
+    User.objects.create(username="zed")
+    users = list(User.objects.select_related("twin_profile").filter(username="zed"))
+    assert len(users) == 1 and not hasattr(users[0], "twin_profile")
+    assert _holders(users, ["twin_profile"]) == []
+
+
+def test_the_related_rows_get_the_querysets_fetch_mode_like_the_twin():
+    """Django 6.1: select_related() copies the fetch mode onto the instances it loads."""
+    from crossdb import django_versions
+
+    build_world()
+    if not django_versions.FETCH_MODES:
+        queryset = Post.objects.all()
+        assert django_versions.same_fetch_mode(queryset, Post.objects.all()) is queryset
+        return
+    from django.db.models import FETCH_PEERS
+
+    twin = TwinPost.objects.fetch_mode(FETCH_PEERS).select_related("author").first()
+    post = Post.objects.fetch_mode(FETCH_PEERS).select_related("author").first()
+    assert twin.author._state.fetch_mode is FETCH_PEERS
+    assert post.author._state.fetch_mode is FETCH_PEERS

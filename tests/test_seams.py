@@ -171,3 +171,7 @@ def test_select_related_without_fields_after_union_raises_djangos_error_first():
         warnings.simplefilter("error")
         with pytest.raises(NotSupportedError, match="select_related"):
             qs.union(qs).select_related()
+
+
+def test_querysets_have_fetch_modes_from_django_6_1():
+    assert django_versions.FETCH_MODES is (RELEASE >= (6, 1))

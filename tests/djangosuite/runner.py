@@ -1,4 +1,6 @@
-"""Fetch Django's test suite, run it with crossdb installed, compare with the baseline."""
+"""Fetch Django's test suite, run it with crossdb installed (mode 1) or with the
+test apps' relation fields swapped for crossdb's (mode 2), compare with the
+checked-in expectations (docs/django_suite.rst)."""
 
 import argparse
 import fnmatch
@@ -13,6 +15,8 @@ import time
 from pathlib import Path
 
 import django
+
+from tests.djangosuite import swapped
 
 HERE = Path(__file__).resolve().parent
 EXPECTATIONS = HERE / "expectations"
@@ -167,13 +171,27 @@ def baseline_path(version: str) -> Path:
     return EXPECTATIONS / f"django-{'.'.join(version.split('.')[:2])}.json"
 
 
+def swapped_path(version: str) -> Path:
+    return EXPECTATIONS / f"django-{'.'.join(version.split('.')[:2])}-swapped.json"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.djangosuite", description=__doc__)
-    parser.add_argument("--mode", choices=["installed"], default="installed")
+    parser.add_argument("--mode", choices=["installed", "swapped"], default="installed")
     parser.add_argument(
         "--record-baseline",
         action="store_true",
         help="run without crossdb and write the tests that fail into the expectations file",
+    )
+    parser.add_argument(
+        "--record-swapped",
+        action="store_true",
+        help="run in swapped mode and write the categories the tracebacks show",
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="swapped mode: remove the listed tests that now pass (the file only shrinks)",
     )
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--log-dir", type=Path, default=Path(tempfile.gettempdir()))
@@ -195,8 +213,11 @@ def main(argv=None) -> int:
     baseline = json.loads(path.read_text())
     if baseline["django"] != version:
         print(f"note: the baseline was recorded on Django {baseline['django']}, this is {version}")
-    log = options.log_dir / f"djangosuite-{version}-{options.mode}.log"
-    result = run_suite(version, options.mode, modules, options.parallel, log)
+    mode = "swapped" if options.record_swapped else options.mode
+    log = options.log_dir / f"djangosuite-{version}-{mode}.log"
+    result = run_suite(version, mode, modules, options.parallel, log)
+    if mode == "swapped":
+        return judge_swapped(version, modules, baseline, result, log, options)
     expected = set(baseline["failing"])
     broken = sorted(set(result["failing"]) - expected)
     fixed = sorted(expected - set(result["failing"]))
@@ -212,3 +233,83 @@ def main(argv=None) -> int:
         return 1
     print(f"every test that passes without crossdb passes with it ({result['ok']} ok)")
     return 0
+
+
+def judge_swapped(version, modules, baseline, result, log, options) -> int:
+    """Compare a swapped run with its expectations file; write it when recording."""
+    path = swapped_path(version)
+    labels = expand_modules(suite_dir(version) / "tests", modules)
+    reports = swapped.blocks(log.read_text())
+    failing = set(result["failing"]) - set(baseline["failing"])
+    record = json.loads(path.read_text()) if path.exists() else {"failing": {}}
+    entries = record["failing"]
+    whole = modules == MODULES
+    if options.record_swapped:
+        bugs = []
+        for test in sorted(failing):
+            proposed = swapped.classify(reports.get(test, ""))
+            previous = entries.get(test)
+            if previous and previous["category"] == "open" and proposed is None:
+                proposed = previous
+            if proposed is None:
+                bugs.append(test)
+                continue
+            entries[test] = proposed
+        for test in [t for t in entries if swapped.in_modules(t, labels) and t not in failing]:
+            del entries[test]
+        record = {
+            "django": version,
+            "modules": MODULES if whole else record.get("modules", modules),
+        }
+        if whole:
+            record["ran"] = result["ran"]
+        else:
+            record["ran"] = json.loads(path.read_text()).get("ran") if path.exists() else None
+        record["failing"] = dict(sorted(entries.items()))
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {path}")
+        report_counts(record["failing"])
+        for test in bugs:
+            print(f"BUG (no category: a different answer or a crash): {test}")
+            print("    " + (reports.get(test, "").strip().splitlines() or ["?"])[-1][:200])
+        return 1 if bugs else 0
+    errors = []
+    for test in sorted(failing):
+        entry = entries.get(test)
+        if entry is None:
+            proposed = swapped.classify(reports.get(test, ""))
+            why = f"would be {proposed['category']}" if proposed else "a bug: no category"
+            errors.append(f"{test}: fails and is not listed ({why})")
+        elif problem := swapped.check_entry(test, entry, reports.get(test, "")):
+            errors.append(f"{test}: {problem}")
+    passing = sorted(t for t in entries if swapped.in_modules(t, labels) and t not in failing)
+    for test in passing:
+        print(f"listed, but passes now: {test}")
+    if passing and options.update:
+        for test in passing:
+            del entries[test]
+        record["failing"] = entries
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"removed {len(passing)} entries from {path}")
+    elif passing:
+        errors.append(f"{len(passing)} listed tests pass: run with --update to shrink {path.name}")
+    if whole and record.get("ran") is not None and result["ran"] != record["ran"]:
+        errors.append(f"ran {result['ran']} tests, the expectations file says {record['ran']}")
+    report_counts({t: e for t, e in entries.items() if t in failing})
+    for test, entry in sorted(entries.items()):
+        if entry["category"] == "open" and test in failing:
+            print(f"open bug ({entry['issue']}): {test}: {entry['cause']}")
+    if errors:
+        print(f"{len(errors)} problems:")
+        for line in errors:
+            print(f"  {line}")
+        return 1
+    print(f"swapped mode: every failure is listed with its category ({result['ok']} ok)")
+    return 0
+
+
+def report_counts(entries: dict) -> None:
+    counts: dict[str, int] = {}
+    for entry in entries.values():
+        counts[entry["category"]] = counts.get(entry["category"], 0) + 1
+    print("categories: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
