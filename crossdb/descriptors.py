@@ -85,13 +85,16 @@ class CrossDatabaseForwardDescriptorMixin:
                 instance._state.db = router.db_for_write(instance.__class__, instance=value)
             if value._state.db is None:
                 value._state.db = router.db_for_write(value.__class__, instance=instance)
-            if routing.relation_answer(value, instance) is False:
-                # Django's wording first, so code matching on it still matches.
+            answer = routing.relation_answer(value, instance)
+            # Routers that abstain: allowed when each end is where the other
+            # reads it (routing.reads_agree), as Django allows one alias.
+            if answer is False or (answer is None and not routing.reads_agree(value, instance)):
+                # Django's sentence whole, so code matching on it still matches.
                 raise ValueError(
                     f'Cannot assign "{value!r}": the current database router prevents this '
-                    f"relation ({self.field.model._meta.label}.{self.field.name}: "
-                    f"{value._meta.label} on {_alias_of(value, instance)!r} and "
-                    f"{instance._meta.label} on {_alias_of(instance, value)!r})."
+                    f"relation. {self.field.model._meta.label}.{self.field.name}: "
+                    f"{value._meta.label} on {_alias_of(value, instance)!r}, "
+                    f"{instance._meta.label} on {_alias_of(instance, value)!r}."
                 )
         super().__set__(instance, value)
 

@@ -24,7 +24,7 @@ from crossdb.lookups import IdsIn
 class CrossDatabaseIds:
     """The key values a queryset on another alias gives, read on demand."""
 
-    def __init__(self, queryset, description: str, routed: bool = False):
+    def __init__(self, queryset, description: str, routed: bool = False, check=None):
         # A flat values_list() of the key; never cached on the queryset itself,
         # since clones of the outer query share this object.
         self.queryset = queryset
@@ -33,6 +33,11 @@ class CrossDatabaseIds:
         # caller's queryset); when they abstain it follows the outer query's
         # alias as a relation's descriptor does (crossdb.routing.home_alias).
         self.routed = routed
+        # check(outer_alias): raises when the queryset cannot be compared for an
+        # outer query on that alias (Django's refusal, at compile time as
+        # Django's).  Not pickled: a pickled query is compiled where it is
+        # loaded, and the check is the lookup's, rebuilt by filter().
+        self.check = check
 
     @property
     def alias(self) -> str:
@@ -41,6 +46,8 @@ class CrossDatabaseIds:
     def for_outer(self, outer_alias: str | None):
         """Return the far queryset to read for an outer query on ``outer_alias``."""
         queryset = self.queryset
+        if self.check is not None:
+            self.check(outer_alias)
         if self.routed and outer_alias:
             alias = routing.home_alias(queryset.model, outer_alias, "db_for_read")
             if alias != queryset.db:

@@ -29,6 +29,7 @@ What cannot be split without changing the answer raises
 from __future__ import annotations
 
 import difflib
+import functools
 
 from django.core.exceptions import FieldError
 from django.db.models import F, Model, Q, QuerySet
@@ -309,8 +310,40 @@ def _queryset_value(model, lookup: str, value):
     inner = inner.order_by()
     return (
         LOOKUP_SEP.join([*path, "crossdb_ids"]),
-        CrossDatabaseIds(inner, _describe(model, lookup)),
+        CrossDatabaseIds(
+            inner,
+            _describe(model, lookup),
+            # Rows of the target itself on an alias the caller chose; values of
+            # another model's column are only values, carried as they are.
+            check=functools.partial(_check_queryset_alias, model, field, value._db)
+            if value._db is not None
+            and value.model._meta.concrete_model is field.related_model._meta.concrete_model
+            else None,
+        ),
     )
+
+
+def _check_queryset_alias(model, field, alias, outer_alias) -> None:
+    """Raise Django's ValueError for rows of the target read where the relation does not read it.
+
+    ``editor__in=Person.objects.using("other")`` while ``book.editor`` reads
+    persons on default would compare with the ids of other people (the rows
+    with those ids on default): Django refuses it, and so does crossdb, unless
+    the alias holds the same rows (a replica or a test mirror).  Run when the
+    outer query compiles on ``outer_alias``, where Django raises it.
+    """
+    target = field.related_model._meta.concrete_model
+    source = field.model._meta.concrete_model
+    if source is not model._meta.concrete_model or not outer_alias:
+        outer_alias = routing.db_for_read(source)
+    reads = routing.home_alias(target, outer_alias, "db_for_read")
+    if not routing.same_rows(alias, reads):
+        raise ValueError(
+            "Subqueries aren't allowed across different databases. Force the inner query "
+            f"to be evaluated using `list(inner_query)`. ({field.model._meta.label}."
+            f"{field.name} reads {target._meta.label} on {reads!r}; the queryset uses "
+            f"{alias!r}.)"
+        )
 
 
 def _check_queryset_model(model, lookup, field, value) -> None:

@@ -129,14 +129,45 @@ def _crossdb_route(action: str, original):
     return route
 
 
+def same_rows(alias: str, other: str) -> bool:
+    """Return True when the two aliases hold the same rows (one, a replica or a mirror)."""
+    from crossdb.routers import primary_of
+
+    def primary(name):
+        mirror = connections.settings.get(name, {}).get("TEST", {}).get("MIRROR")
+        return primary_of(mirror or name)
+
+    return alias == other or primary(alias) == primary(other)
+
+
+def reads_agree(obj1, obj2) -> bool:
+    """Return True when each end is on the alias the other end's relation reads it from.
+
+    What the routers' fallback (``home_alias()``) would read for ``obj1``'s
+    side of the relation from ``obj2``, and the other way round: a relation
+    whose ends disagree would have ``pet.owner`` read a *different row* with
+    the same id (the alias the target's table lives on, not the instance's).
+    An unsaved end agrees with anything.
+    """
+    db1, db2 = obj1._state.db, obj2._state.db
+    if db1 is None or db2 is None:
+        return True
+    return same_rows(db1, home_alias(type(obj1), db2, "db_for_read", instance=obj2)) and (
+        same_rows(db2, home_alias(type(obj2), db1, "db_for_read", instance=obj1))
+    )
+
+
 def _crossdb_allow_relation(original):
     def allow_relation(self, obj1, obj2, **hints):
         if is_cross_pair(type(obj1), type(obj2)):
             allow = _first_answer(self.routers, "allow_relation", obj1, obj2, **hints)
+            if allow is not None:
+                return allow
             # Declaring a crossdb field is the project's statement that the two
-            # ends may live on different aliases; Django's "same alias" default
-            # would refuse every such relation.
-            return True if allow is None else allow
+            # ends may live on different aliases, so Django's "same alias"
+            # default would refuse every such relation; crossdb allows one
+            # whose ends are where each side reads the other (docs/routing.rst).
+            return reads_agree(obj1, obj2)
         return original(self, obj1, obj2, **hints)
 
     allow_relation.crossdb_original = original

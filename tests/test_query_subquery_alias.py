@@ -49,3 +49,22 @@ def test_the_crossdb_ids_lookup_is_django_in_for_other_values():
     assert [u.username for u in User.objects.filter(username__crossdb_ids=Subquery(first))] == [
         "ann"
     ]
+
+
+def test_a_crossdb_field_in_its_target_read_on_another_alias_raises_djangos_error():
+    # Post.author reads users on default: users read on blog_db are other rows
+    # with the same ids.  Django's refusal, when the query compiles, as Django's.
+    build_world()
+    elsewhere = Post.objects.filter(author__in=User.objects.using("blog_db"))
+    with pytest.raises(ValueError, match=DJANGO_MESSAGE):
+        str(elsewhere.query)
+    with pytest.raises(ValueError, match="reads auth.User on 'default'; the queryset uses 'blog_db'"):
+        list(elsewhere)
+    # On the alias the relation reads, or as values of a column: answered.
+    users = User.objects.using("default").filter(username__startswith="a")
+    expected = sorted(p.pk for p in Post.objects.all() if p.author.username.startswith("a"))
+    assert sorted(Post.objects.filter(author__in=users).values_list("pk", flat=True)) == expected
+    ids = Comment.objects.using("blog_db").values_list("author_id", flat=True)
+    assert Post.objects.filter(author__in=ids).count() == Post.objects.filter(
+        author_id__in=list(ids)
+    ).count()

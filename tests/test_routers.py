@@ -101,9 +101,21 @@ def test_home_alias_when_routers_abstain(routers, alias, expected):
 def test_allow_relation_for_crossdb_pairs():
     user, post, comment = User(), Post(), Comment()
     user._state.db, post._state.db, comment._state.db = "default", "blog_db", "default"
-    with override_settings(DATABASE_ROUTERS=[]):
+    with override_settings(DATABASE_ROUTERS=["tests.routers.RulesOrNoneRouter"]):
+        # Routers that abstain: allowed where each end is where the other reads
+        # it (auth_user on default, the blog on blog_db, by allow_migrate).
+        assert routing.relation_answer(user, post) is None
         assert router.allow_relation(user, post) is True  # declared cross-database
         assert router.allow_relation(comment, post) is False  # Django's same-alias rule
+    with override_settings(DATABASE_ROUTERS=[]):
+        # No router: every table is on every alias, so post.author on blog_db
+        # would read blog_db's auth_user, a different row: refused, as Django does.
+        assert router.allow_relation(user, post) is False
+        user._state.db = "blog_db"
+        assert router.allow_relation(user, post) is True
+        user._state.db = None  # unsaved: placed later, allowed
+        assert router.allow_relation(user, post) is True
+        user._state.db = "default"
     with override_settings(DATABASE_ROUTERS=["tests.routers.RefusingRouter"]):
         assert router.allow_relation(user, post) is False
         assert routing.relation_answer(user, post) is False
@@ -121,3 +133,18 @@ def test_allow_relation_for_crossdb_pairs():
 def test_natural_keys_are_looked_up_where_the_target_lives(routers, fixture_alias, expected):
     with override_settings(DATABASE_ROUTERS=routers):
         assert target_alias(Post._meta.get_field("author"), fixture_alias) == expected
+
+
+def test_assigning_an_end_from_where_the_relation_does_not_read_it_is_refused():
+    # No router: post.author on blog_db reads blog_db's auth_user, so a user
+    # read from default would be swapped for the row with its id on blog_db.
+    user = User(username="elsewhere")
+    user._state.db = "default"
+    post = Post(title="t")
+    post._state.db = "blog_db"
+    with override_settings(DATABASE_ROUTERS=[]):
+        with pytest.raises(ValueError, match="the current database router prevents this"):
+            post.author = user
+        user._state.db = "blog_db"
+        post.author = user  # both on blog_db: Django's one-alias relation
+        assert post.author is user
