@@ -315,3 +315,25 @@ def test_rows_an_on_delete_function_loads_are_deleted_where_they_were_read(monke
     total, per_model = users["ann"].delete()
     assert per_model["ondelete.Note"] == 1
     assert list(CROSS.Note.objects.values_list("label", flat=True)) == ["note cat"]
+
+
+def test_delete_of_a_grouped_query_with_a_condition_across_deletes_what_the_join_deletes():
+    # Inside one database the condition joins, and Django fast-deletes by
+    # pk IN (subquery); across, it is a condition on the local key, and the
+    # one-table DELETE could not hold the aggregate (Django's own suite,
+    # delete_regress Ticket19102Tests.test_ticket_19102_annotate).  Comments
+    # have no dependents: the fast path.
+    from django.db.models import Count
+
+    from tests.blog.models import Comment
+    from tests.query_helpers import build_world
+    from tests.twin.models import TwinComment
+
+    build_world()
+    for model in (Comment, TwinComment):
+        model.objects.order_by("text").filter(author__username__in=["ann", "bob"]).annotate(
+            n=Count("text")
+        ).filter(n=1, text__startswith="n").delete()
+    texts = sorted(Comment.objects.values_list("text", flat=True))
+    assert texts == sorted(TwinComment.objects.values_list("text", flat=True))
+    assert texts == ["anon", "nice2", "self", "thanks"]

@@ -172,6 +172,8 @@ def collect(
     state = state_of(self)
     alias = _alias_of_objs(self, objs, source, reverse_dependency)
     root = not state.stack
+    if root:
+        objs = _keyed_by_pk(objs)
     previous, self.using = self.using, alias
     state.stack.append(alias)
     try:
@@ -194,6 +196,31 @@ def collect(
     finally:
         state.stack.pop()
         self.using = previous
+
+
+def _keyed_by_pk(objs):
+    """Return ``objs`` as ``pk__in=<objs>`` when a crossing made it a grouped one-table query.
+
+    A lookup across is a condition on the local key, so a query that joined
+    inside one database (``filter(orgunit__name__isnull=False)``) has one
+    table: Django then deletes it with one ``DELETE ... WHERE`` that cannot
+    hold an aggregate (``annotate(n=Count(...)).filter(n=1)``) and fails where
+    its JOIN took the ``pk IN (subquery)`` form.  Give it that form.
+    """
+    if not isinstance(objs, models.QuerySet):
+        return objs
+    where = objs.query.where
+    if not (where.contains_aggregate and _has_crossing(where)):
+        return objs
+    return objs.model._base_manager.db_manager(objs.db).filter(pk__in=objs.values("pk"))
+
+
+def _has_crossing(node) -> bool:
+    from crossdb.query_ids import CrossDatabaseIdsLookup
+
+    if isinstance(node, CrossDatabaseIdsLookup):
+        return True
+    return any(_has_crossing(child) for child in getattr(node, "children", ()))
 
 
 def add(self, objs, source=None, nullable=False, reverse_dependency=False):
