@@ -66,6 +66,7 @@ def test_a_crossdb_field_in_its_target_read_on_another_alias_raises_djangos_erro
     expected = sorted(p.pk for p in Post.objects.all() if p.author.username.startswith("a"))
     assert sorted(Post.objects.filter(author__in=users).values_list("pk", flat=True)) == expected
     ids = Comment.objects.using("blog_db").values_list("author_id", flat=True)
-    assert Post.objects.filter(author__in=ids).count() == Post.objects.filter(
-        author_id__in=list(ids)
-    ).count()
+    assert (
+        Post.objects.filter(author__in=ids).count()
+        == Post.objects.filter(author_id__in=list(ids)).count()
+    )
