@@ -299,15 +299,11 @@ def _queryset_value(model, lookup: str, value):
         else:
             key = value.model._meta.pk.attname
         inner = value.values_list(key, flat=True)
-    if inner.query.is_sliced:
-        # The slice picks the rows by their order: kept in a subquery on the inner
-        # alias, as Django inlines a sliced queryset.
-        inner = (
-            inner.model._base_manager.db_manager(inner.db)
-            .filter(pk__in=value.values("pk"))
-            .values_list(inner.query.values_select[0], flat=True)
-        )
-    inner = inner.order_by()
+    if not inner.query.is_sliced:
+        # A sliced queryset keeps its order: the slice picks the rows by it, and
+        # it is read as it is (no "pk IN (<sliced subquery>)", which MariaDB
+        # refuses: "LIMIT & IN/ALL/ANY/SOME subquery").
+        inner = inner.order_by()
     return (
         LOOKUP_SEP.join([*path, "crossdb_ids"]),
         CrossDatabaseIds(
