@@ -17,17 +17,28 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
 - ``Query.names_to_path``, ``Query.resolve_expression``, ``Join.as_sql`` and
   the compiler's ``select_related_descend``: everything else that would reach
   across raises ``CrossDatabaseQueryError`` (``crossdb.query_guard``);
+- ``RawSQL.as_sql`` and ``ExtraWhere.as_sql``: raw SQL naming a table only a
+  JOIN across would bring raises ``CrossDatabaseQueryError`` (``crossdb.query_raw``);
 - the ``crossdb_ids`` lookup on every field (``crossdb.query_ids``).
 """
 
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.sql import compiler
 from django.db.models.sql.datastructures import Join
 from django.db.models.sql.query import Query
+from django.db.models.sql.where import ExtraWhere
 
-from crossdb import query_guard, query_ids, query_order, query_select, query_values
+from crossdb import (
+    query_guard,
+    query_ids,
+    query_order,
+    query_raw,
+    query_select,
+    query_values,
+)
 from crossdb.exceptions import CrossDatabaseQueryError
 from crossdb.query_lookups import find_crossing, rewrite_q
 
@@ -92,6 +103,8 @@ _PATCHES = (
     (Query, "add_distinct_fields", query_values.combine_seam),
     (Query, "set_group_by", query_values.combine_seam),
     (Query, "sql_with_params", query_ids.text_seam),
+    (RawSQL, "as_sql", query_raw.raw_sql_seam),
+    (ExtraWhere, "as_sql", query_raw.extra_where_seam),
 )
 
 

@@ -7,10 +7,12 @@ import inspect
 
 import pytest
 from django.db.models import Field, ForeignObject, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.query import ModelIterable, ValuesIterable
 from django.db.models.sql import compiler
 from django.db.models.sql.datastructures import Join
 from django.db.models.sql.query import Query
+from django.db.models.sql.where import ExtraWhere
 
 from crossdb import CrossDatabaseQueryError, query, seams
 from crossdb.query_ids import CrossDatabaseIdsLookup
@@ -53,6 +55,9 @@ def test_installing_twice_wraps_once():
         (Query, "add_distinct_fields", ["self", "field_names"]),
         (Query, "set_group_by", ["self", "allow_aliases"]),
         (Query, "sql_with_params", ["self"]),
+        # Raw SQL (crossdb.query_raw): the text is in .sql / .sqls.
+        (RawSQL, "as_sql", ["self", "compiler", "connection"]),
+        (ExtraWhere, "as_sql", ["self", "compiler", "connection"]),
     ],
 )
 def test_what_the_seam_wraps_keeps_its_signature(owner, name, parameters):
@@ -120,3 +125,8 @@ def test_without_the_seam_django_joins_across_databases():
 def test_str_of_a_query_is_rendered_by_sql_with_params_alone():
     """crossdb renders id sets as text inside sql_with_params(): str() must go through it."""
     assert "self.sql_with_params()" in inspect.getsource(Query.__str__)
+
+
+def test_raw_sql_keeps_its_text_where_crossdb_reads_it():
+    assert RawSQL("x.y", ()).sql == "x.y"
+    assert ExtraWhere(["x.y = 1"], []).sqls == ["x.y = 1"]
