@@ -4,6 +4,9 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
 ``crossdb.seams``), so it applies to every manager and queryset, including
 ``auth.User``'s, the admin's and related managers, with no manager to change:
 
+- ``Aggregate.resolve_expression``: ``Count``/``Sum``/``Avg``/``Min``/``Max``
+  across a reverse crossdb relation read a derived table of values computed
+  on the far alias (``crossdb.query_aggregates``);
 - ``Query.add_q`` and ``Q.resolve_expression``: conditions crossing a crossdb
   field are rewritten before Django builds SQL (``crossdb.query_lookups``);
 - ``QuerySet.select_related``: crossdb relations are read on their own alias
@@ -23,11 +26,19 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.db.models.aggregates import Aggregate
 from django.db.models.sql import compiler
 from django.db.models.sql.datastructures import Join
 from django.db.models.sql.query import Query
 
-from crossdb import query_guard, query_ids, query_order, query_select, query_values
+from crossdb import (
+    query_aggregates,
+    query_guard,
+    query_ids,
+    query_order,
+    query_select,
+    query_values,
+)
 from crossdb.exceptions import CrossDatabaseQueryError
 from crossdb.query_lookups import find_crossing, rewrite_q
 
@@ -79,6 +90,7 @@ def _rewriting_resolve(original):
 # (owner, attribute name, wrapper factory)
 _PATCHES = (
     (Query, "add_q", _rewriting_add_q),
+    (Aggregate, "resolve_expression", query_aggregates.checked_aggregate_resolve),
     (Q, "resolve_expression", _rewriting_resolve),
     (Query, "names_to_path", query_guard.checked_names_to_path),
     (Query, "resolve_expression", query_guard.checked_subquery),

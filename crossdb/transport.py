@@ -241,3 +241,133 @@ class ExactKey(Func):
         if narrows(self.crossdb_field, connection):
             sql = exact_sql(sql, connection)
         return sql, params
+
+
+# -- (key, value) pairs read as a derived table -------------------------------
+#
+# An aggregate computed on the far database arrives as rows ``(key, v0, v1,
+# ...)``; the local database joins them as a table of its own, carried as one
+# parameter per column (PostgreSQL arrays), one JSON text (SQLite
+# ``json_each``, MySQL/MariaDB ``JSON_TABLE``), or, on MySQL/MariaDB beyond a
+# few thousand rows, a temporary table with a primary key (``JSON_TABLE`` has
+# no index: a join with it is a nested loop over both sides).
+
+# Rows above which MySQL/MariaDB get an indexed temporary table (measured:
+# JSON_TABLE joined with 10k rows already costs more than the table's INSERTs).
+MYSQL_PAIRS_TABLE_ROWS = 500
+_INTEGER_TYPES = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+    }
+)
+
+
+def pair_values(field, connection, values) -> list:
+    """Return ``values`` converted for a derived-table column of ``field``'s type."""
+    converted = []
+    for value in values:
+        if value is not None:
+            value = field.get_db_prep_value(value, connection, prepared=False)
+        converted.append(value)
+    return converted
+
+
+def _mysql_column_type(field, connection) -> str:
+    internal = column_field(field).get_internal_type()
+    if internal in _INTEGER_TYPES or internal == "DurationField":
+        return "BIGINT"
+    if internal == "BooleanField":
+        return "BIGINT"
+    if internal == "FloatField":
+        return "DOUBLE"
+    if internal == "DecimalField":
+        column = column_field(field)
+        return f"DECIMAL(65, {column.decimal_places or 0})"
+    if internal == "DateField":
+        return "DATE"
+    if internal == "DateTimeField":
+        return "DATETIME(6)"
+    if internal in STRING_KEYS:
+        length = getattr(column_field(field), "max_length", None) or 16000
+        return f"VARCHAR({length}) CHARACTER SET utf8mb4"
+    if internal == "UUIDField":
+        return "CHAR(32)"
+    return None
+
+
+def _json_rows(rows) -> str:
+    return json.dumps(rows, default=str, separators=(",", ":"))
+
+
+def render_pairs(alias_sql: str, fields: list, connection, rows: list):
+    """Return ``(sql, params)`` of a FROM item ``alias_sql`` with columns k, v0, v1...
+
+    ``fields`` gives each column's field (key first); ``rows`` holds values
+    already converted by ``pair_values`` (keys by ``prepare``).  None when
+    the backend cannot carry them.
+    """
+    names = ["k", *(f"v{i}" for i in range(len(fields) - 1))]
+    quote = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        types = []
+        for field in fields:
+            db_type = column_field(field).cast_db_type(connection)
+            if db_type is None:
+                return None
+            types.append(re.sub(r"\(.*?\)", "", db_type).strip())
+        arrays = ", ".join(f"%s::{db_type}[]" for db_type in types)
+        columns = ", ".join(quote(name) for name in names)
+        params = tuple([row[i] for row in rows] for i in range(len(fields)))
+        return f"unnest({arrays}) AS {alias_sql} ({columns})", params
+    if connection.vendor == "sqlite":
+        if any(isinstance(row[0], str) and "\x00" in row[0] for row in rows):
+            return None  # json_each() would end the key at its NUL
+        columns = ", ".join(
+            f"json_extract(value, '$[{i}]') AS {quote(name)}" for i, name in enumerate(names)
+        )
+        return f"(SELECT {columns} FROM json_each(%s)) {alias_sql}", (_json_rows(rows),)
+    if connection.vendor == "mysql":
+        types = [_mysql_column_type(field, connection) for field in fields]
+        if None in types:
+            return None
+        if len(rows) > MYSQL_PAIRS_TABLE_ROWS:
+            return _mysql_pairs_table(alias_sql, names, types, connection, rows), ()
+        columns = ", ".join(
+            f"{quote(name)} {db_type} PATH '$[{i}]'"
+            for i, (name, db_type) in enumerate(zip(names, types, strict=True))
+        )
+        return f"JSON_TABLE(%s, '$[*]' COLUMNS ({columns})) AS {alias_sql}", (_json_rows(rows),)
+    return None
+
+
+def _mysql_pairs_table(alias_sql, names, types, connection, rows) -> str:
+    """Load ``rows`` into an indexed temporary table; return the FROM item reading it."""
+    tables = connection.__dict__.setdefault("crossdb_id_tables", [])
+    name = f"crossdb_pairs_{next(_table_numbers)}"
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        f"{quote(column)} {db_type}" for column, db_type in zip(names, types, strict=True)
+    )
+    placeholders = ", ".join(["%s"] * len(names))
+    with connection.cursor() as cursor:
+        while len(tables) >= _KEPT_TABLES:
+            cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {tables.pop(0)}")
+        # Integer keys are the primary key; a string key (compared under the
+        # exact collation) gets an index on its prefix.
+        index = (
+            f"PRIMARY KEY ({quote('k')})"
+            if types[0] == "BIGINT"
+            else f"KEY ({quote('k')}(191))"
+        )
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} ({columns}, {index}) ENGINE=InnoDB")
+        tables.append(name)
+        cursor.executemany(f"INSERT INTO {name} VALUES ({placeholders})", [tuple(r) for r in rows])
+    return f"{name} {alias_sql}"

@@ -1,0 +1,267 @@
+"""Aggregates across a reverse crossdb relation, against the plain-ForeignKey twin."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.db.models import Avg, Count, F, Max, Min, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.test import override_settings
+
+from crossdb import CrossDatabaseLimitError, CrossDatabaseQueryError
+from tests.blog.models import Post
+from tests.query_helpers import build_world
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+CROSSDB, TWIN = "blog_posts", "twin_posts"
+
+
+def _p(rel, path=""):
+    return f"{rel}__{path}" if path else rel
+
+
+def _normal(value):
+    if isinstance(value, float):
+        return round(value, 9)
+    if value is not None and type(value).__name__ == "Decimal":
+        return round(float(value), 9)
+    return value
+
+
+def rows(queryset, *fields):
+    """Return ``queryset``'s rows as tuples of plain values (floats rounded)."""
+    return [tuple(_normal(value) for value in row) for row in queryset.values_list(*fields)]
+
+
+# (name, build(rel) -> queryset of users, fields read)
+ANNOTATE_CASES = {
+    "count": (lambda r: User.objects.annotate(n=Count(r)), ("username", "n")),
+    "count_column": (lambda r: User.objects.annotate(n=Count(_p(r, "editor"))), ("username", "n")),
+    "count_distinct": (
+        lambda r: User.objects.annotate(n=Count(_p(r, "score"), distinct=True)),
+        ("username", "n"),
+    ),
+    "count_pk_distinct": (
+        lambda r: User.objects.annotate(n=Count(r, distinct=True)),
+        ("username", "n"),
+    ),
+    "sum": (lambda r: User.objects.annotate(s=Sum(_p(r, "score"))), ("username", "s")),
+    "sum_distinct": (
+        lambda r: User.objects.annotate(s=Sum(_p(r, "score"), distinct=True)),
+        ("username", "s"),
+    ),
+    "sum_default": (
+        lambda r: User.objects.annotate(s=Sum(_p(r, "score"), default=0)),
+        ("username", "s"),
+    ),
+    "avg": (lambda r: User.objects.annotate(a=Avg(_p(r, "score"))), ("username", "a")),
+    "min_max": (
+        lambda r: User.objects.annotate(lo=Min(_p(r, "score")), hi=Max(_p(r, "score"))),
+        ("username", "lo", "hi"),
+    ),
+    "filtered": (
+        lambda r: User.objects.annotate(
+            n=Count(r, filter=Q(**{_p(r, "published"): True})),
+            s=Sum(_p(r, "score"), filter=Q(**{_p(r, "score__gte"): 3}) | Q(**{_p(r, "title"): "delta"})),
+        ),
+        ("username", "n", "s"),
+    ),
+    "having": (
+        lambda r: User.objects.annotate(n=Count(r)).filter(n__gt=1),
+        ("username", "n"),
+    ),
+    "having_exclude": (
+        lambda r: User.objects.annotate(s=Sum(_p(r, "score"))).exclude(s__lt=6),
+        ("username", "s"),
+    ),
+    "arithmetic": (
+        lambda r: User.objects.annotate(n=Count(r)).annotate(m=F("n") * 10 + F("id") - F("id")),
+        ("username", "m"),
+    ),
+    "inline_arithmetic": (
+        lambda r: User.objects.annotate(m=Count(r) * 2 + Coalesce(Max(_p(r, "score")), Value(0))),
+        ("username", "m"),
+    ),
+    "local_filter_first": (
+        lambda r: User.objects.filter(is_staff=False).annotate(n=Count(r)),
+        ("username", "n"),
+    ),
+    "alias": (
+        lambda r: User.objects.alias(n=Count(r)).filter(n__gte=2),
+        ("username",),
+    ),
+    "far_join": (
+        lambda r: User.objects.annotate(n=Count(_p(r, "comments"))),
+        ("username", "n"),
+    ),
+    "with_local_many": (
+        # Another multi-valued JOIN multiplies the counted rows, in Django as here.
+        lambda r: User.objects.annotate(n=Count(r), g=Count("groups")),
+        ("username", "n", "g"),
+    ),
+    "values_grouped": (
+        lambda r: User.objects.values("is_staff").annotate(
+            n=Count(r), s=Sum(_p(r, "score")), a=Avg(_p(r, "score")), hi=Max(_p(r, "score"))
+        ),
+        ("is_staff", "n", "s", "a", "hi"),
+    ),
+}
+
+
+def _ordered(queryset, fields):
+    return queryset.order_by(*[f for f in fields if f != "username"], "username") if (
+        "username" in fields
+    ) else queryset.order_by(*fields)
+
+
+@pytest.mark.parametrize("name", sorted(ANNOTATE_CASES))
+def test_annotate_matches_the_twin(name, stale_users):
+    build_world()
+    stale_users()
+    build, fields = ANNOTATE_CASES[name]
+    got = rows(_ordered(build(CROSSDB), fields), *fields)
+    assert got == rows(_ordered(build(TWIN), fields), *fields)
+    assert got
+
+
+@pytest.mark.parametrize("rel", [CROSSDB, TWIN])
+def test_ordering_slicing_count_and_exists(rel):
+    build_world()
+    queryset = User.objects.annotate(n=Count(rel)).filter(n__gt=0).order_by("-n", "username")
+    assert [(u.username, u.n) for u in queryset[:2]] == [("ann", 2), ("bob", 2)]
+    assert [u.username for u in queryset[1:3]] == ["bob", "cat"]
+    assert queryset.count() == 3
+    assert queryset.exists()
+    assert not queryset.filter(n__gt=2).exists()
+    assert User.objects.annotate(n=Count(rel)).count() == 5
+
+
+def test_order_by_an_annotation_like_a_drf_ordering_parameter():
+    build_world()
+    for param in ("n", "-n"):
+        got = User.objects.annotate(n=Count(CROSSDB)).order_by(param, "username")
+        twin = User.objects.annotate(n=Count(TWIN)).order_by(param, "username")
+        assert rows(got, "username", "n") == rows(twin, "username", "n")
+
+
+def test_empty_far_side_counts_zero_and_sums_none():
+    User.objects.create(username="solo")
+    user = User.objects.annotate(
+        n=Count(CROSSDB), s=Sum(_p(CROSSDB, "score")), hi=Max(_p(CROSSDB, "score"))
+    ).get()
+    assert (user.n, user.s, user.hi) == (0, None, None)
+    assert User.objects.aggregate(n=Count(CROSSDB), s=Sum(_p(CROSSDB, "score"))) == {
+        "n": 0,
+        "s": None,
+    }
+
+
+AGGREGATE_CASES = {
+    "count": lambda r: {"n": Count(r)},
+    "count_pk_distinct": lambda r: {"n": Count(r, distinct=True)},
+    "sum_avg": lambda r: {"s": Sum(_p(r, "score")), "a": Avg(_p(r, "score"))},
+    "min_max": lambda r: {"lo": Min(_p(r, "score")), "hi": Max(_p(r, "score"))},
+    "filtered": lambda r: {"n": Count(r, filter=Q(**{_p(r, "published"): False}))},
+    "default": lambda r: {"s": Sum(_p(r, "score"), filter=Q(**{_p(r, "score__gt"): 99}), default=0)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(AGGREGATE_CASES))
+@pytest.mark.parametrize("users", ["all", "filtered"])
+def test_aggregate_matches_the_twin(name, users, stale_users):
+    build_world()
+    stale_users()
+
+    def base():
+        queryset = User.objects.order_by("username")
+        if users == "filtered":
+            return queryset.filter(username__in=["ann", "cat", "eve"])
+        return queryset
+
+    got = base().aggregate(**AGGREGATE_CASES[name](CROSSDB))
+    twin = base().aggregate(**AGGREGATE_CASES[name](TWIN))
+    assert {k: _normal(v) for k, v in got.items()} == {k: _normal(v) for k, v in twin.items()}
+
+
+def test_aggregate_over_an_annotation():
+    build_world()
+    got = User.objects.annotate(n=Count(CROSSDB)).aggregate(total=Sum("n"), most=Max("n"))
+    assert got == User.objects.annotate(n=Count(TWIN)).aggregate(total=Sum("n"), most=Max("n"))
+
+
+def test_one_far_query_per_relation_whatever_the_rows(queries):
+    build_world()
+    for index in range(30):
+        user = User.objects.create(username=f"u{index}")
+        Post.objects.create(title=f"t{index}", author=user, score=index)
+    queryset = User.objects.annotate(
+        n=Count(CROSSDB), s=Sum(_p(CROSSDB, "score")), e=Count("edited_posts")
+    ).order_by("-s")
+    with queries() as q:
+        result = list(queryset)
+    assert len(result) == 35
+    counts = q.counts()
+    # blog_posts and edited_posts: one grouped query each on blog_db.
+    assert counts["blog_db"] == 2
+    assert counts["default"] == 1
+    assert counts["shop_db"] == 0
+    assert all("GROUP BY" in sql for sql in q.sql("blog_db"))
+
+
+def test_the_far_groups_are_bounded_by_crossdb_max_ids():
+    build_world()
+    with override_settings(CROSSDB_MAX_IDS=2):
+        with pytest.raises(CrossDatabaseLimitError, match="CROSSDB_MAX_IDS=2"):
+            list(User.objects.annotate(n=Count(CROSSDB)))
+
+
+def test_a_dangling_key_counts_for_no_user():
+    build_world()
+    ghost = User.objects.create(username="ghost")
+    Post.objects.create(title="orphan", author=ghost)
+    User.objects.filter(pk=ghost.pk)._raw_delete("default")
+    assert sum(u.n for u in User.objects.annotate(n=Count(CROSSDB))) == 6
+
+
+RAISES = {
+    "filter_then_annotate": lambda: User.objects.filter(blog_posts__score__gte=3).annotate(
+        n=Count("blog_posts")
+    ),
+    "annotate_then_filter": lambda: User.objects.annotate(n=Count("blog_posts")).filter(
+        blog_posts__published=True
+    ),
+    "grouped_distinct": lambda: User.objects.values("is_staff").annotate(
+        n=Count("blog_posts__score", distinct=True)
+    ),
+    "aggregate_sum_distinct": lambda: User.objects.aggregate(
+        s=Sum("blog_posts__score", distinct=True)
+    ),
+    "local_condition": lambda: User.objects.annotate(n=Count("blog_posts", filter=Q(is_staff=True))),
+    # Django slices (or de-duplicates) the JOINed rows, not the users.
+    "aggregate_sliced": lambda: User.objects.order_by("username")[:3].aggregate(
+        n=Count("blog_posts")
+    ),
+    "aggregate_distinct": lambda: User.objects.distinct().aggregate(n=Count("blog_posts")),
+    "aggregate_over_grouped": lambda: User.objects.annotate(g=Count("groups")).aggregate(
+        n=Count("blog_posts")
+    ),
+    "mixed_in_one": lambda: User.objects.annotate(n=Sum(F("blog_posts__score") + F("id"))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAISES))
+def test_what_cannot_be_split_raises_naming_the_path(name):
+    build_world()
+    with pytest.raises(CrossDatabaseQueryError) as error:
+        result = RAISES[name]()
+        if hasattr(result, "query"):
+            list(result)
+    assert "auth.User" in str(error.value)
+
+
+def test_exclude_across_the_relation_keeps_the_aggregate():
+    build_world()
+    got = User.objects.exclude(blog_posts__published=False).annotate(n=Count(CROSSDB))
+    twin = User.objects.exclude(twin_posts__published=False).annotate(n=Count(TWIN))
+    assert rows(got.order_by("username"), "username", "n") == rows(
+        twin.order_by("username"), "username", "n"
+    )
