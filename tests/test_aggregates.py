@@ -8,6 +8,7 @@ from django.test import override_settings
 
 from crossdb import CrossDatabaseLimitError, CrossDatabaseQueryError
 from tests.blog.models import Post
+from tests.twin.models import TwinPost
 from tests.query_helpers import build_world
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -313,6 +314,7 @@ def test_many_groups_travel_through_the_backend_s_large_carrier(monkeypatch):
     for index in range(12):
         user = User.objects.create(username=f"many{index}")
         Post.objects.create(title=f"m{index}", author=user, score=index)
+        TwinPost.objects.create(title=f"m{index}", author=user, score=index)
     for _repeat in range(2):  # a second run on the same connection reuses nothing stale
         got = User.objects.annotate(n=Count(CROSSDB), hi=Max(_p(CROSSDB, "score")))
         twin = User.objects.annotate(n=Count(TWIN), hi=Max(_p(TWIN, "score")))
