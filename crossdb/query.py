@@ -7,6 +7,9 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
 - ``Aggregate.resolve_expression``: ``Count``/``Sum``/``Avg``/``Min``/``Max``
   across a reverse crossdb relation read a derived table of values computed
   on the far alias (``crossdb.query_aggregates``);
+- ``Exists.resolve_expression``: ``Exists()``/``~Exists()`` correlated by a
+  crossdb key become a test of the key against ids read on the other alias
+  (``crossdb.query_exists``);
 - ``Query.add_q`` and ``Q.resolve_expression``: conditions crossing a crossdb
   field are rewritten before Django builds SQL (``crossdb.query_lookups``);
 - ``QuerySet.select_related``: crossdb relations are read on their own alias
@@ -25,7 +28,7 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 from django.db.models.aggregates import Aggregate
 from django.db.models.sql import compiler
 from django.db.models.sql.datastructures import Join
@@ -33,6 +36,7 @@ from django.db.models.sql.query import Query
 
 from crossdb import (
     query_aggregates,
+    query_exists,
     query_guard,
     query_ids,
     query_order,
@@ -91,6 +95,7 @@ def _rewriting_resolve(original):
 _PATCHES = (
     (Query, "add_q", _rewriting_add_q),
     (Aggregate, "resolve_expression", query_aggregates.checked_aggregate_resolve),
+    (Exists, "resolve_expression", query_exists.exists_resolve),
     (Q, "resolve_expression", _rewriting_resolve),
     (Query, "names_to_path", query_guard.checked_names_to_path),
     (Query, "resolve_expression", query_guard.checked_subquery),

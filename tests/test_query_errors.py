@@ -21,7 +21,7 @@ CASES = {
     "aggregate": lambda: Post.objects.aggregate(Max("author__last_login")),
     "update_f": lambda: Post.objects.update(title=F("author__username")),
     "exists": lambda: Post.objects.filter(
-        Exists(User.objects.filter(pk=OuterRef("author_id"), is_staff=True))
+        Exists(User.objects.filter(username=OuterRef("title"), is_staff=True))
     ),
     "subquery": lambda: Post.objects.annotate(
         name=Subquery(User.objects.filter(pk=OuterRef("author_id")).values("username")[:1])

@@ -27,6 +27,8 @@ from twin.models import TwinPost
 
 from crossdb.deletion.locks import takes_row_locks
 
+from showcase import bench_aggregates
+
 User = get_user_model()
 USER_PREFIX = "bench-"
 CASCADE_PREFIX = "benchdel-"
@@ -230,6 +232,7 @@ def operations(
             prepare=author_ids,
             cleanup=created_cleanup,
         ),
+        *bench_aggregates.operations(Operation),
         Operation("audit of Post.author (all rows)", None, audit),
     ]
 
