@@ -16,6 +16,15 @@ that moves one of them fails there first.
   ``- Select an option -`` from 6.1 (``BLANK_CHOICE_LABEL``, or the dashes
   again under the deprecated ``USE_BLANK_CHOICE_DASH`` setting).
 
+- ``SQLCompiler.quote_name_unless_alias()`` is deprecated from Django 6.1
+  in favour of ``SQLCompiler.quote_name()``; ``quote_alias`` calls whichever
+  the release has, so a derived table's alias is quoted as Django quotes the
+  ``Col`` that reads it.
+
+- An aggregate's ``filter=`` is kept as the ``Q`` given up to Django 5.2 and
+  wrapped in an ``AggregateFilter`` expression from 6.0;
+  ``aggregate_condition`` returns the ``Q`` on every release.
+
 ``ForwardManyToOneDescriptor.get_queryset`` takes ``**hints`` up to 6.0 and a
 keyword-only ``instance`` from 6.1 (which also applies the instance's fetch
 mode); crossdb always calls it as ``get_queryset(instance=...)``, which both
@@ -71,3 +80,25 @@ def blank_choice_label() -> str:
         return str(get_blank_choice_label())
     dashes = model_fields.BLANK_CHOICE_DASH[0][1]
     return str(getattr(model_fields, "BLANK_CHOICE_LABEL", dashes))
+
+
+def quote_alias(compiler, name: str) -> str:
+    """Return ``name`` (a table alias) quoted as the compiler quotes aliases in columns."""
+    quote = getattr(compiler, "quote_name", None)  # Django 6.1
+    if quote is None:
+        quote = compiler.quote_name_unless_alias  # Django 5.2, 6.0
+    return quote(name)
+
+
+try:  # Django 6.0+
+    from django.db.models.aggregates import AggregateFilter
+except ImportError:  # Django 5.2
+    AggregateFilter = None
+
+
+def aggregate_condition(aggregate):
+    """Return the ``Q`` (or expression) given as ``aggregate``'s ``filter=``, or None."""
+    condition = aggregate.filter
+    if AggregateFilter is not None and isinstance(condition, AggregateFilter):
+        return condition.condition
+    return condition

@@ -54,7 +54,7 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import Expression, ExpressionWrapper, Func
 from django.db.models.functions import Cast, Coalesce
 
-from crossdb import routing, transport
+from crossdb import django_versions, routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_ids import CrossDatabaseIds, CrossDatabaseIdsLookup
@@ -340,10 +340,11 @@ def _local_expression(query, model, crossing, aggregate, description, grouped):
     expression = _far_expression(crossing, sources[0])
     distinct = bool(getattr(aggregate, "distinct", False))
     condition = None
-    if aggregate.filter is not None:
-        if not isinstance(aggregate.filter, Q):
+    given = django_versions.aggregate_condition(aggregate)
+    if given is not None:
+        if not isinstance(given, Q):
             raise _err(model, description, "has a filter= crossdb cannot read (use a Q()).")
-        condition = _far_q(model, crossing, aggregate.filter, description)
+        condition = _far_q(model, crossing, given, description)
     if distinct and function in (Min, Max):
         distinct = False  # the same answer
     if distinct and function is Count and expression == F("pk"):

@@ -19,11 +19,12 @@ the local query's expressions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from django.db.models.expressions import Col
 from django.db.models.sql.constants import LOUTER
 
-from crossdb import transport
+from crossdb import django_versions, transport
 from crossdb.exceptions import CrossDatabaseQueryError
 
 #: The table name Django's alias bookkeeping sees (aliases: crossdb_far, T4, ...).
@@ -51,7 +52,7 @@ class DerivedJoin:
         self.table_alias = table_alias
 
     def as_sql(self, compiler, connection):
-        quote = compiler.quote_name_unless_alias
+        quote = partial(django_versions.quote_alias, compiler)
         # Quoted as Django's Col quotes it: T3 stays bare, crossdb_far is quoted.
         alias_sql = quote(self.table_alias)
         fields = self.source.fields()
