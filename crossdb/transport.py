@@ -276,6 +276,36 @@ _INTEGER_TYPES = frozenset(
 )
 
 
+def _plain_integers(field, connection, values) -> bool:
+    """Return True when ``values`` are ints ``field``'s column holds as they are (no conversion)."""
+    if column_field(field).get_internal_type() not in _INTEGER_TYPES:
+        return False
+    present = [value for value in values if value is not None]
+    if not all(type(value) is int for value in present):
+        return False
+    if not present:
+        return True
+    return holds(field, connection, min(present)) and holds(field, connection, max(present))
+
+
+def prepare_keys(field, connection, values) -> list:
+    """Return each of ``values`` as ``prepare`` converts it, None where it is dropped.
+
+    A column of integers the column holds is returned as it is: the rows of an
+    aggregate number as many as the keys that have far rows.
+    """
+    if _plain_integers(field, connection, values):
+        return list(values)
+    return [next(iter(prepare(field, connection, [value])), None) for value in values]
+
+
+def pair_column(field, connection, values) -> list:
+    """Return ``values`` converted for a derived-table column of ``field``'s type."""
+    if _plain_integers(field, connection, values):
+        return list(values)
+    return pair_values(field, connection, values)
+
+
 def pair_values(field, connection, values) -> list:
     """Return ``values`` converted for a derived-table column of ``field``'s type."""
     converted = []
@@ -339,7 +369,8 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
         if nul or len(rows) > SQLITE_PAIRS_TABLE_ROWS:
             integer = column_field(fields[0]).get_internal_type() in _INTEGER_TYPES
             types = ["INTEGER" if integer else "", *([""] * (len(fields) - 1))]
-            return _pairs_table(alias_sql, names, types, connection, rows, "TEMP", ""), ()
+            source = None if nul else _json_rows(rows)
+            return _pairs_table(alias_sql, names, types, connection, rows, "TEMP", "", source), ()
         columns = ", ".join(
             f"json_extract(value, '$[{i}]') AS {quote(name)}" for i, name in enumerate(names)
         )
@@ -358,7 +389,9 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
     return None
 
 
-def _pairs_table(alias_sql, names, types, connection, rows, temporary="TEMPORARY", engine=None):
+def _pairs_table(
+    alias_sql, names, types, connection, rows, temporary="TEMPORARY", engine=None, json_rows=None
+):
     """Load ``rows`` into an indexed temporary table; return the FROM item reading it."""
     tables = connection.__dict__.setdefault("crossdb_pair_tables", [])
     name = f"crossdb_pairs_{next(_table_numbers)}"
@@ -379,5 +412,11 @@ def _pairs_table(alias_sql, names, types, connection, rows, temporary="TEMPORARY
             cursor.execute(f"DROP {temporary} TABLE IF EXISTS {tables.pop(0)}")
         cursor.execute(f"CREATE {temporary} TABLE {name} ({columns}, {index}){engine}")
         tables.append(name)
-        cursor.executemany(f"INSERT INTO {name} VALUES ({placeholders})", [tuple(r) for r in rows])
+        if json_rows is not None:
+            # SQLite: one statement that reads the JSON text in C, not a row per value.
+            columns = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
+            cursor.execute(f"INSERT INTO {name} SELECT {columns} FROM json_each(%s)", [json_rows])
+        else:
+            rows = [tuple(row) for row in rows]
+            cursor.executemany(f"INSERT INTO {name} VALUES ({placeholders})", rows)
     return f"{name} {alias_sql}"
