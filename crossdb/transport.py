@@ -403,7 +403,9 @@ def _pairs_table(
     # Integer keys are the primary key; a MySQL string key (compared under
     # the exact collation) gets an index on its prefix.
     if connection.vendor == "mysql" and types[0] != "BIGINT":
-        index = f"KEY ({quote('k')}(191))"
+        # InnoDB indexes up to 3072 bytes: 768 utf8mb4 characters.
+        length = int(re.search(r"\((\d+)\)", types[0]).group(1)) if "(" in types[0] else 769
+        index = f"KEY ({quote('k')})" if length <= 768 else f"KEY ({quote('k')}(768))"
     else:
         index = f"PRIMARY KEY ({quote('k')})"
     engine = " ENGINE=InnoDB" if engine is None else engine

@@ -333,3 +333,24 @@ def test_many_groups_travel_through_the_backend_s_large_carrier(monkeypatch):
         assert rows(got.order_by("-hi", "username"), *fields) == rows(
             twin.order_by("-hi", "username"), *fields
         )
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["json", "table"])
+def test_a_string_key_to_field_relation(many, monkeypatch):
+    """Badge.user references User.username: the pairs' keys are strings, compared exactly."""
+    from crossdb import transport
+    from tests.shop.models import Badge
+    from tests.twin.models import TwinBadge
+
+    if many:
+        monkeypatch.setattr(transport, "MYSQL_PAIRS_TABLE_ROWS", 1)
+        monkeypatch.setattr(transport, "SQLITE_PAIRS_TABLE_ROWS", 1)
+    world = build_world()
+    for label in ("bronze", "tin"):
+        Badge.objects.create(user=world.users["ann"], label=label)
+        TwinBadge.objects.create(user=world.users["ann"], label=label)
+    got = User.objects.annotate(n=Count("badges"), last=Max("badges__label")).order_by("username")
+    twin = User.objects.annotate(n=Count("twin_badges"), last=Max("twin_badges__label"))
+    fields = ("username", "n", "last")
+    assert rows(got, *fields) == rows(twin.order_by("username"), *fields)
+    assert rows(got, *fields)[0] == ("ann", 3, "tin")
