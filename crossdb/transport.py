@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import uuid
 
 from django.db import connections
 from django.db.models import Func
@@ -316,7 +317,7 @@ def pair_values(field, connection, values) -> list:
     return converted
 
 
-def _mysql_column_type(field, connection) -> str:
+def _mysql_column_type(field, connection, table=False) -> str:
     internal = column_field(field).get_internal_type()
     if internal in _INTEGER_TYPES or internal == "DurationField":
         return "BIGINT"
@@ -335,7 +336,12 @@ def _mysql_column_type(field, connection) -> str:
         length = getattr(column_field(field), "max_length", None) or 16000
         return f"VARCHAR({length}) CHARACTER SET utf8mb4"
     if internal == "UUIDField":
-        return "CHAR(32)"
+        # MariaDB 10.7+ stores a UUIDField in its own UUID type (Django 5.0+).
+        # JSON_TABLE has no UUID columns: the text form, which MariaDB compares
+        # with a UUID column as a UUID.
+        if not connection.features.has_native_uuid_field:
+            return "CHAR(32)"
+        return "UUID" if table else "CHAR(36)"
     return None
 
 
@@ -376,13 +382,16 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
         )
         return f"(SELECT {columns} FROM json_each(%s)) {alias_sql}", (_json_rows(rows),)
     if connection.vendor == "mysql":
-        types = [_mysql_column_type(field, connection) for field in fields]
+        table = len(rows) > MYSQL_PAIRS_TABLE_ROWS
+        types = [_mysql_column_type(field, connection, table) for field in fields]
         if None in types:
             return None
-        if len(rows) > MYSQL_PAIRS_TABLE_ROWS:
+        if table:
             return _pairs_table(alias_sql, names, types, connection, rows), ()
+        # ERROR ON ERROR: a value the column cannot take fails loudly instead
+        # of becoming a NULL that matches nothing.
         columns = ", ".join(
-            f"{quote(name)} {db_type} PATH '$[{i}]'"
+            f"{quote(name)} {db_type} PATH '$[{i}]' ERROR ON ERROR"
             for i, (name, db_type) in enumerate(zip(names, types, strict=True))
         )
         return f"JSON_TABLE(%s, '$[*]' COLUMNS ({columns})) AS {alias_sql}", (_json_rows(rows),)
@@ -400,9 +409,10 @@ def _pairs_table(
         f"{quote(column)} {db_type}".rstrip() for column, db_type in zip(names, types, strict=True)
     )
     placeholders = ", ".join(["%s"] * len(names))
-    # Integer keys are the primary key; a MySQL string key (compared under
-    # the exact collation) gets an index on its prefix.
-    if connection.vendor == "mysql" and types[0] != "BIGINT":
+    # The key is the primary key, but for a MySQL string key: its collation
+    # may take 'ann' and 'ANN' for one value, which are two keys here
+    # (compared under the exact collation), so an index, within InnoDB's limit.
+    if connection.vendor == "mysql" and types[0].startswith("VARCHAR"):
         # InnoDB indexes up to 3072 bytes: 768 utf8mb4 characters.
         length = int(re.search(r"\((\d+)\)", types[0]).group(1)) if "(" in types[0] else 769
         index = f"KEY ({quote('k')})" if length <= 768 else f"KEY ({quote('k')}(768))"
@@ -419,6 +429,7 @@ def _pairs_table(
             columns = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
             cursor.execute(f"INSERT INTO {name} SELECT {columns} FROM json_each(%s)", [json_rows])
         else:
-            rows = [tuple(row) for row in rows]
+            # UUIDs (MariaDB's native type) as their text, as in the JSON rows.
+            rows = [tuple(str(v) if isinstance(v, uuid.UUID) else v for v in row) for row in rows]
             cursor.executemany(f"INSERT INTO {name} VALUES ({placeholders})", rows)
     return f"{name} {alias_sql}"
