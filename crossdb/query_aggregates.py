@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import (
+    QuerySet,
     Avg,
     BigIntegerField,
     Count,
@@ -59,6 +60,7 @@ from crossdb import django_versions, routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_ids import CrossDatabaseIds, CrossDatabaseIdsLookup
+from crossdb.lookups import ids_in
 from crossdb.query_paths import find_crossing
 
 _KINDS = {Count: "count", Sum: "sum", Avg: "avg", Min: "min", Max: "max"}
@@ -214,7 +216,7 @@ class AggregateSource:
             transport.STRING_KEYS
         )
 
-    def _far_queryset(self):
+    def _far_queryset(self, keys=None):
         field = self.relation.field
         far_model = field.model
         alias = routing.db_for_read(far_model)
@@ -225,9 +227,11 @@ class AggregateSource:
             if spec.condition is not None:
                 extra["filter"] = spec.condition
             annotations[f"crossdb_v{index}"] = spec.function(spec.expression, **extra)
+        queryset = manager.filter(**{f"{field.attname}__isnull": False})
+        if keys is not None:
+            queryset = queryset.filter(ids_in(field.attname, keys))
         return (
-            manager.filter(**{f"{field.attname}__isnull": False})
-            .order_by()
+            queryset.order_by()
             .values(field.attname)
             .annotate(**annotations)
         )
@@ -245,7 +249,7 @@ class AggregateSource:
     def rows(self, compiler, connection) -> list:
         self._check_query(compiler.query)
         fields = self.fields()
-        queryset = self._far_queryset()
+        queryset = self._far_queryset(_local_keys(compiler, self.key_field()))
         names = [f"crossdb_v{i}" for i in range(len(self.specs))]
         limit = getattr(settings, "CROSSDB_MAX_IDS", None)
         key_attname = self.relation.field.attname
@@ -283,6 +287,48 @@ class AggregateSource:
                 "multiply them (filter() after); put the condition in the aggregate's "
                 "filter=Q(...), or use exclude().",
             )
+
+
+def _local_keys(compiler, key_field):
+    """Return the keys of the local rows when a condition selects some of them, else None.
+
+    A filtered local query (a search, one user's page) needs the far groups
+    of its own keys only: they are read first on the local alias (one query)
+    and restrict the far GROUP BY.  Without a condition every key is wanted,
+    and conditions that cross to another database again are not evaluated
+    twice.
+    """
+    query = compiler.query
+    # The WHERE part only, as Django writes it: conditions on aggregates go to HAVING.
+    where, _having, _qualify = query.where.split_having_qualify(
+        must_group_by=query.group_by is not None
+    )
+    if where is None or not where.children or _crosses(where):
+        return None
+    inner = query.clone()
+    inner.where = where
+    for alias, join in inner.alias_map.items():
+        if isinstance(join, DerivedJoin):
+            inner.alias_refcount[alias] = 0  # never compiled: no far query from here
+    inner.clear_ordering(force=True)
+    inner.clear_limits()
+    inner.clear_select_clause()
+    inner.group_by = None
+    inner.set_annotation_mask(())
+    inner.combinator = None
+    queryset = QuerySet(model=inner.model, query=inner, using=compiler.using)
+    values = queryset.values_list(key_field.attname, flat=True).distinct()
+    limit = getattr(settings, "CROSSDB_MAX_IDS", None)
+    keys = list(values[: limit + 1] if limit is not None else values)
+    if limit is not None and len(keys) > limit:
+        return None  # too many to carry: the far side groups every key
+    return keys
+
+
+def _crosses(node) -> bool:
+    if isinstance(node, CrossDatabaseIdsLookup):
+        return True
+    return any(_crosses(child) for child in getattr(node, "children", ()))
 
 
 def _far_rows(queryset, fields) -> list:

@@ -354,3 +354,28 @@ def test_a_string_key_to_field_relation(many, monkeypatch):
     fields = ("username", "n", "last")
     assert rows(got, *fields) == rows(twin.order_by("username"), *fields)
     assert rows(got, *fields)[0] == ("ann", 3, "tin")
+
+
+def test_a_filtered_queryset_reads_the_far_groups_of_its_own_keys(queries):
+    build_world()
+    queryset = User.objects.filter(username__in=["ann", "eve"]).annotate(n=Count(CROSSDB))
+    with queries() as q:
+        got = sorted((u.username, u.n) for u in queryset)
+    assert got == [("ann", 2), ("eve", 0)]
+    # The local keys first, then one far GROUP BY restricted to them.
+    assert q.counts()["default"] == 2
+    (far,) = q.sql("blog_db")
+    assert "GROUP BY" in far
+    ann = User.objects.get(username="ann")
+    assert str(ann.pk) in far or "ANY" in far or "json_each" in far
+
+
+def test_a_filter_across_another_database_is_not_evaluated_twice(queries):
+    build_world()
+    queryset = User.objects.filter(orders__quantity__gte=2).annotate(n=Count(CROSSDB))
+    with queries() as q:
+        got = sorted((u.username, u.n) for u in queryset)
+    twin = User.objects.filter(twin_orders__quantity__gte=2).annotate(n=Count(TWIN))
+    assert got == sorted((u.username, u.n) for u in twin)
+    assert q.counts()["shop_db"] == 1
+    assert q.counts()["blog_db"] == 1
