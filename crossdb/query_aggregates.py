@@ -61,7 +61,7 @@ from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_ids import CrossDatabaseIds, CrossDatabaseIdsLookup
 from crossdb.lookups import ids_in
-from crossdb.query_paths import find_crossing
+from crossdb.query_paths import _multi_valued, find_crossing
 
 _KINDS = {Count: "count", Sum: "sum", Avg: "avg", Min: "min", Max: "max"}
 
@@ -111,13 +111,13 @@ def _crossing_of(model, aggregate):
     description = f"{aggregate.__class__.__name__}({', '.join(map(repr, crossings))})"
     if type(aggregate) not in _KINDS:
         raise _err(model, description, "is an aggregate crossdb cannot split across databases.")
-    if first.prefix:
+    if first.prefix and _multi_valued(model, list(first.prefix)):
         raise _err(
             model,
             description,
-            "crosses into another database after a relation of its own "
+            "crosses into another database after a multi-valued relation of its own "
             f"({LOOKUP_SEP.join(first.prefix)}); crossdb computes aggregates across a "
-            "relation of the queried model itself.",
+            "relation reached by single-valued relations only.",
         )
     if any(c is None or c.key != first.key for c in crossings.values()):
         raise _err(
@@ -299,6 +299,9 @@ def _local_keys(compiler, key_field):
     twice.
     """
     query = compiler.query
+    if any(isinstance(j, DerivedJoin) and j.parent_alias != query.base_table for j in
+           query.alias_map.values()):
+        return None  # a key across a local relation: every key is wanted
     # The WHERE part only, as Django writes it: conditions on aggregates go to HAVING.
     where, _having, _qualify = query.where.split_having_qualify(
         must_group_by=query.group_by is not None
@@ -371,9 +374,20 @@ def _column_field(field):
     return field
 
 
+def _parent_alias(query, crossing):
+    """Return the alias of the table holding the key (the prefix JOINed as Django would)."""
+    start = query.get_initial_alias()
+    if not crossing.prefix:
+        return start
+    info = query.setup_joins(list(crossing.prefix), query.get_meta(), start)
+    # A nullable step gives a row of NULLs, as the LEFT JOIN Django's annotate makes.
+    query.promote_joins(info.joins[1:])
+    return info.joins[-1]
+
+
 def _derived_column(query, crossing, model, spec, output_field):
     """Return the DerivedColumn of ``spec``, adding it to the query's derived table."""
-    parent = query.get_initial_alias()
+    parent = _parent_alias(query, crossing)
     for alias, join in query.alias_map.items():
         if (
             isinstance(join, DerivedJoin)

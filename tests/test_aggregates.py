@@ -379,3 +379,38 @@ def test_a_filter_across_another_database_is_not_evaluated_twice(queries):
     assert got == sorted((u.username, u.n) for u in twin)
     assert q.counts()["shop_db"] == 1
     assert q.counts()["blog_db"] == 1
+
+
+# -- across a local relation first (depth 2): Comment -> post -> Mention on shop_db --
+
+PREFIXED = {
+    "comment_post_mentions": lambda m: m.objects.annotate(
+        n=Count("post__mentions"), last=Max("post__mentions__text")
+    ),
+    "comment_post_mentions_having": lambda m: m.objects.annotate(n=Count("post__mentions")).filter(
+        n__gt=0
+    ),
+    "comment_post_mentions_aggregate": lambda m: m.objects.filter(text__startswith="n").annotate(
+        n=Count("post__mentions", distinct=True)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PREFIXED))
+def test_an_aggregate_across_a_local_relation_first(name):
+    from tests.blog.models import Comment
+    from tests.twin.models import TwinComment
+
+    build_world()
+    fields = ["text", "n", "last"] if name == "comment_post_mentions" else ["text", "n"]
+    got = rows(PREFIXED[name](Comment).order_by("text"), *fields)
+    assert got == rows(PREFIXED[name](TwinComment).order_by("text"), *fields)
+    assert got
+    total = Comment.objects.aggregate(n=Count("post__mentions"))
+    assert total == TwinComment.objects.aggregate(n=Count("post__mentions"))
+
+
+def test_a_forward_crossing_first_is_refused_naming_the_path():
+    build_world()
+    with pytest.raises(CrossDatabaseQueryError, match="editor__blog_posts"):
+        list(Post.objects.annotate(n=Count("editor__blog_posts")))
