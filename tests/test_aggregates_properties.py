@@ -118,3 +118,35 @@ def rows_value(value):
     from tests.test_aggregates import _normal
 
     return _normal(value)
+
+
+EXISTS_CONDITIONS = {
+    "any": {},
+    "published": {"published": True},
+    "score": {"score__gte": 3},
+    "title": {"title__in": ["t0", "t3", "t5"]},
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    posts=POSTS,
+    condition=st.sampled_from(sorted(EXISTS_CONDITIONS)),
+    negated=st.booleans(),
+    staff=st.none() | st.booleans(),
+    annotated=st.booleans(),
+)
+def test_exists_matches_the_twin(posts, condition, negated, staff, annotated):
+    from django.db.models import Exists, OuterRef
+
+    _world(posts)
+
+    def build(model):
+        exists = Exists(model.objects.filter(author=OuterRef("pk"), **EXISTS_CONDITIONS[condition]))
+        exists = ~exists if negated else exists
+        queryset = User.objects.all() if staff is None else User.objects.filter(is_staff=staff)
+        if annotated:
+            return [(u.username, bool(u.has)) for u in queryset.annotate(has=exists).order_by("username")]
+        return list(queryset.filter(exists).order_by("username").values_list("username", flat=True))
+
+    assert build(Post) == build(TwinPost)
