@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import (
-    QuerySet,
     Avg,
     BigIntegerField,
     Count,
@@ -47,6 +46,7 @@ from django.db.models import (
     Max,
     Min,
     Q,
+    QuerySet,
     Sum,
     Value,
 )
@@ -58,9 +58,9 @@ from django.db.models.sql.constants import MULTI
 
 from crossdb import django_versions, routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
+from crossdb.lookups import ids_in
 from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_ids import CrossDatabaseIds, CrossDatabaseIdsLookup
-from crossdb.lookups import ids_in
 from crossdb.query_paths import _multi_valued, find_crossing
 
 _KINDS = {Count: "count", Sum: "sum", Avg: "avg", Min: "min", Max: "max"}
@@ -230,11 +230,7 @@ class AggregateSource:
         queryset = manager.filter(**{f"{field.attname}__isnull": False})
         if keys is not None:
             queryset = queryset.filter(ids_in(field.attname, keys))
-        return (
-            queryset.order_by()
-            .values(field.attname)
-            .annotate(**annotations)
-        )
+        return queryset.order_by().values(field.attname).annotate(**annotations)
 
     def fields(self) -> list:
         queryset = self._far_queryset()
@@ -261,7 +257,7 @@ class AggregateSource:
                 "another database. Narrow the far side, or raise CROSSDB_MAX_IDS."
             )
         # Converted a column at a time (integers the column holds as they are).
-        columns = list(zip(*far_rows)) if far_rows else [() for _ in fields]
+        columns = list(zip(*far_rows, strict=True)) if far_rows else [() for _ in fields]
         keys = transport.prepare_keys(fields[0], connection, columns[0])
         values = [
             transport.pair_column(field, connection, column)
@@ -299,8 +295,10 @@ def _local_keys(compiler, key_field):
     twice.
     """
     query = compiler.query
-    if any(isinstance(j, DerivedJoin) and j.parent_alias != query.base_table for j in
-           query.alias_map.values()):
+    if any(
+        isinstance(j, DerivedJoin) and j.parent_alias != query.base_table
+        for j in query.alias_map.values()
+    ):
         return None  # a key across a local relation: every key is wanted
     # The WHERE part only, as Django writes it: conditions on aggregates go to HAVING.
     where, _having, _qualify = query.where.split_having_qualify(
@@ -360,7 +358,9 @@ def _filters_across(node, far_model, negated=False) -> bool:
             and isinstance(rhs, CrossDatabaseIds)
             and rhs.queryset.model._meta.concrete_model is far_model._meta.concrete_model
         )
-    return any(_filters_across(child, far_model, negated) for child in getattr(node, "children", ()))
+    return any(
+        _filters_across(child, far_model, negated) for child in getattr(node, "children", ())
+    )
 
 
 def _column_field(field):
@@ -441,10 +441,14 @@ def _local_expression(query, model, crossing, aggregate, description, grouped):
                 # COUNT(*) per key: the far key's index answers without reading rows.
                 expression = "*"
             total = Sum(column(Count))
-            return Coalesce(_as_integer(total, IntegerField()), Value(0), output_field=IntegerField())
+            return Coalesce(
+                _as_integer(total, IntegerField()), Value(0), output_field=IntegerField()
+            )
         if not grouped:
             return Coalesce(Max(column(Count)), Value(0), output_field=IntegerField())
-        raise _err(model, description, "with distinct=True over groups of several rows cannot be summed.")
+        raise _err(
+            model, description, "with distinct=True over groups of several rows cannot be summed."
+        )
     if function is Sum:
         value = column(Sum)
         integer = value.output_field.get_internal_type() in transport._INTEGER_TYPES
@@ -452,17 +456,23 @@ def _local_expression(query, model, crossing, aggregate, description, grouped):
             return _as_integer(Sum(value), None) if integer else Sum(value)
         if not grouped:
             return Max(value)
-        raise _err(model, description, "with distinct=True over groups of several rows cannot be summed.")
+        raise _err(
+            model, description, "with distinct=True over groups of several rows cannot be summed."
+        )
     if function in (Min, Max):
         return function(column(function))
     # Avg
     if not grouped:
         return Max(column(Avg))
     if distinct:
-        raise _err(model, description, "with distinct=True over groups of several rows cannot be averaged.")
+        raise _err(
+            model, description, "with distinct=True over groups of several rows cannot be averaged."
+        )
     total, count = column(Sum, None, False), column(Count, None, False)
     if isinstance(total.output_field, DecimalField):
-        raise _err(model, description, "of a DecimalField over groups of several rows is not recombined.")
+        raise _err(
+            model, description, "of a DecimalField over groups of several rows is not recombined."
+        )
     return ExpressionWrapper(
         Cast(Sum(total), FloatField()) / Func(Sum(count), Value(0), function="NULLIF"),
         output_field=FloatField(),

@@ -94,7 +94,10 @@ def _rewrite(exists, outer_model):
         return None
     if is_crossdb_field(inner_field) and inner_field.related_model is not None:
         # Reverse: Post.author = OuterRef("pk"); the outer column is the target.
-        if inner_field.target_field.model._meta.concrete_model is not outer_model._meta.concrete_model:
+        if (
+            inner_field.target_field.model._meta.concrete_model
+            is not outer_model._meta.concrete_model
+        ):
             return None
         if outer_field != inner_field.target_field:
             return None

@@ -8,8 +8,8 @@ from django.test import override_settings
 
 from crossdb import CrossDatabaseLimitError, CrossDatabaseQueryError
 from tests.blog.models import Post
-from tests.twin.models import TwinPost
 from tests.query_helpers import build_world
+from tests.twin.models import TwinPost
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -72,7 +72,10 @@ ANNOTATE_CASES = {
     "filtered": (
         lambda r: User.objects.annotate(
             n=Count(r, filter=Q(**{_p(r, "published"): True})),
-            s=Sum(_p(r, "score"), filter=Q(**{_p(r, "score__gte"): 3}) | Q(**{_p(r, "title"): "delta"})),
+            s=Sum(
+                _p(r, "score"),
+                filter=Q(**{_p(r, "score__gte"): 3}) | Q(**{_p(r, "title"): "delta"}),
+            ),
         ),
         ("username", "n", "s"),
     ),
@@ -119,9 +122,11 @@ ANNOTATE_CASES = {
 
 
 def _ordered(queryset, fields):
-    return queryset.order_by(*[f for f in fields if f != "username"], "username") if (
-        "username" in fields
-    ) else queryset.order_by(*fields)
+    return (
+        queryset.order_by(*[f for f in fields if f != "username"], "username")
+        if ("username" in fields)
+        else queryset.order_by(*fields)
+    )
 
 
 @pytest.mark.parametrize("name", sorted(ANNOTATE_CASES))
@@ -172,7 +177,9 @@ AGGREGATE_CASES = {
     "sum_avg": lambda r: {"s": Sum(_p(r, "score")), "a": Avg(_p(r, "score"))},
     "min_max": lambda r: {"lo": Min(_p(r, "score")), "hi": Max(_p(r, "score"))},
     "filtered": lambda r: {"n": Count(r, filter=Q(**{_p(r, "published"): False}))},
-    "default": lambda r: {"s": Sum(_p(r, "score"), filter=Q(**{_p(r, "score__gt"): 99}), default=0)},
+    "default": lambda r: {
+        "s": Sum(_p(r, "score"), filter=Q(**{_p(r, "score__gt"): 99}), default=0)
+    },
 }
 
 
@@ -246,7 +253,9 @@ RAISES = {
     "aggregate_sum_distinct": lambda: User.objects.aggregate(
         s=Sum("blog_posts__score", distinct=True)
     ),
-    "local_condition": lambda: User.objects.annotate(n=Count("blog_posts", filter=Q(is_staff=True))),
+    "local_condition": lambda: User.objects.annotate(
+        n=Count("blog_posts", filter=Q(is_staff=True))
+    ),
     # Django slices (or de-duplicates) the JOINed rows, not the users.
     "aggregate_sliced": lambda: User.objects.order_by("username")[:3].aggregate(
         n=Count("blog_posts")
@@ -308,7 +317,9 @@ def test_the_admin_changelist_sorts_by_an_annotated_count(params):
         request.user = superuser
         changelist = _user_admin(rel).get_changelist_instance(request)
         changelist.get_results(request)
-        answers.append(([(u.username, u.n) for u in changelist.result_list], changelist.result_count))
+        answers.append(
+            ([(u.username, u.n) for u in changelist.result_list], changelist.result_count)
+        )
     assert answers[0] == answers[1]
     assert answers[0][1] == 6
     if params.get("o") == "-2.1":

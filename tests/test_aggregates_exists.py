@@ -75,7 +75,9 @@ def test_one_far_query_and_the_subquery_stays_lazy(queries):
         lambda: User.objects.filter(
             Exists(Post.objects.filter(author=OuterRef("pk"), editor=OuterRef("pk")))
         ),
-        lambda: User.objects.filter(Exists(Post.objects.filter(Q(author=OuterRef("pk")) | Q(score=1)))),
+        lambda: User.objects.filter(
+            Exists(Post.objects.filter(Q(author=OuterRef("pk")) | Q(score=1)))
+        ),
     ],
     ids=["not_an_equality", "two_outer_refs", "under_or"],
 )

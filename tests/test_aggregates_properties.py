@@ -25,7 +25,9 @@ FUNCTIONS = {
 FILTERS = {
     "none": lambda r: None,
     "published": lambda r: Q(**{f"{r}__published": True}),
-    "score_or_title": lambda r: Q(**{f"{r}__score__gte": 3}) | Q(**{f"{r}__title__startswith": "t1"}),
+    "score_or_title": lambda r: (
+        Q(**{f"{r}__score__gte": 3}) | Q(**{f"{r}__title__startswith": "t1"})
+    ),
     "not_published": lambda r: ~Q(**{f"{r}__published": True}),
 }
 
@@ -146,7 +148,10 @@ def test_exists_matches_the_twin(posts, condition, negated, staff, annotated):
         exists = ~exists if negated else exists
         queryset = User.objects.all() if staff is None else User.objects.filter(is_staff=staff)
         if annotated:
-            return [(u.username, bool(u.has)) for u in queryset.annotate(has=exists).order_by("username")]
+            return [
+                (u.username, bool(u.has))
+                for u in queryset.annotate(has=exists).order_by("username")
+            ]
         return list(queryset.filter(exists).order_by("username").values_list("username", flat=True))
 
     assert build(Post) == build(TwinPost)

@@ -26,7 +26,6 @@ from django.db.models import Exists, Max, Min, OuterRef
 from twin.models import TwinPost
 
 from crossdb.deletion.locks import takes_row_locks
-
 from showcase import bench_aggregates
 
 User = get_user_model()

@@ -86,8 +86,11 @@ class Command(BaseCommand):
             from showcase import bench_aggregates
 
             bench_aggregates.at_scale(
-                options["aggregate_users"], options["aggregate_users"] * 2, self.stdout,
-                bench.populate, bench.wipe,
+                options["aggregate_users"],
+                options["aggregate_users"] * 2,
+                self.stdout,
+                bench.populate,
+                bench.wipe,
             )
         audit = ops[-1]
         if not audit.error:
