@@ -425,3 +425,13 @@ def test_a_forward_crossing_first_is_refused_naming_the_path():
     build_world()
     with pytest.raises(CrossDatabaseQueryError, match="editor__blog_posts"):
         list(Post.objects.annotate(n=Count("editor__blog_posts")))
+
+
+def test_a_pickled_query_reads_the_far_side_when_it_runs():
+    import pickle
+
+    build_world()
+    queryset = User.objects.annotate(n=Count(CROSSDB)).filter(n__gt=0).order_by("-n", "username")
+    restored = User.objects.all()
+    restored.query = pickle.loads(pickle.dumps(queryset.query))
+    assert [(u.username, u.n) for u in restored] == [("ann", 2), ("bob", 2), ("cat", 2)]
