@@ -435,3 +435,20 @@ def test_a_pickled_query_reads_the_far_side_when_it_runs():
     restored = User.objects.all()
     restored.query = pickle.loads(pickle.dumps(queryset.query))
     assert [(u.username, u.n) for u in restored] == [("ann", 2), ("bob", 2), ("cat", 2)]
+
+
+@pytest.mark.parametrize("combine", ["union", "or"])
+def test_combined_annotated_querysets_match_the_twin(combine):
+    build_world()
+
+    def build(rel):
+        first = User.objects.filter(username="ann").annotate(n=Count(rel))
+        second = User.objects.filter(username__in=["cat", "dan"]).annotate(n=Count(rel))
+        if combine == "union":
+            return sorted(
+                first.values_list("username", "n").union(second.values_list("username", "n"))
+            )
+        return sorted((u.username, u.n) for u in first | second)
+
+    assert build(CROSSDB) == build(TWIN)
+    assert build(CROSSDB)[0] == ("ann", 2)
