@@ -15,11 +15,17 @@ that moves one of them fails there first.
 - The empty choice of a select reads ``---------`` up to Django 6.0 and
   ``- Select an option -`` from 6.1 (``BLANK_CHOICE_LABEL``, or the dashes
   again under the deprecated ``USE_BLANK_CHOICE_DASH`` setting).
-
 - Django 6.1 gives querysets a fetch mode (``QuerySet.fetch_mode()``), which
   ``select_related()`` copies onto the related instances it loads.
   ``same_fetch_mode`` gives crossdb's far queryset the outer one's (nothing
   before 6.1).
+- ``SQLCompiler.quote_name_unless_alias()`` is deprecated from Django 6.1
+  in favour of ``SQLCompiler.quote_name()``; ``quote_alias`` calls whichever
+  the release has, so a derived table's alias is quoted as Django quotes the
+  ``Col`` that reads it.
+- An aggregate's ``filter=`` is kept as the ``Q`` given up to Django 5.2 and
+  wrapped in an ``AggregateFilter`` expression from 6.0;
+  ``aggregate_condition`` returns the ``Q`` on every release.
 
 ``ForwardManyToOneDescriptor.get_queryset`` takes ``**hints`` up to 6.0 and a
 keyword-only ``instance`` from 6.1 (which also applies the instance's fetch
@@ -87,3 +93,25 @@ def same_fetch_mode(queryset, like):
     if not FETCH_MODES:
         return queryset
     return queryset.fetch_mode(like._fetch_mode)
+
+
+def quote_alias(compiler, name: str) -> str:
+    """Return ``name`` (a table alias) quoted as the compiler quotes aliases in columns."""
+    quote = getattr(compiler, "quote_name", None)  # Django 6.1
+    if quote is None:
+        quote = compiler.quote_name_unless_alias  # Django 5.2, 6.0
+    return quote(name)
+
+
+try:  # Django 6.0+
+    from django.db.models.aggregates import AggregateFilter
+except ImportError:  # Django 5.2
+    AggregateFilter = None
+
+
+def aggregate_condition(aggregate):
+    """Return the ``Q`` (or expression) given as ``aggregate``'s ``filter=``, or None."""
+    condition = aggregate.filter
+    if AggregateFilter is not None and isinstance(condition, AggregateFilter):
+        return condition.condition
+    return condition

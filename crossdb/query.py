@@ -4,6 +4,12 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
 ``crossdb.seams``), so it applies to every manager and queryset, including
 ``auth.User``'s, the admin's and related managers, with no manager to change:
 
+- ``Aggregate.resolve_expression``: ``Count``/``Sum``/``Avg``/``Min``/``Max``
+  across a reverse crossdb relation read a derived table of values computed
+  on the far alias (``crossdb.query_aggregates``);
+- ``Exists.resolve_expression``: ``Exists()``/``~Exists()`` correlated by a
+  crossdb key become a test of the key against ids read on the other alias
+  (``crossdb.query_exists``);
 - ``Query.add_q`` and ``Q.resolve_expression``: conditions crossing a crossdb
   field are rewritten before Django builds SQL (``crossdb.query_lookups``);
 - ``QuerySet.select_related``: crossdb relations are read on their own alias
@@ -24,7 +30,8 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
+from django.db.models.aggregates import Aggregate
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import compiler
 from django.db.models.sql.datastructures import Join
@@ -32,6 +39,8 @@ from django.db.models.sql.query import Query
 from django.db.models.sql.where import ExtraWhere
 
 from crossdb import (
+    query_aggregates,
+    query_exists,
     query_guard,
     query_ids,
     query_order,
@@ -90,6 +99,8 @@ def _rewriting_resolve(original):
 # (owner, attribute name, wrapper factory)
 _PATCHES = (
     (Query, "add_q", _rewriting_add_q),
+    (Aggregate, "resolve_expression", query_aggregates.checked_aggregate_resolve),
+    (Exists, "resolve_expression", query_exists.exists_resolve),
     (Q, "resolve_expression", _rewriting_resolve),
     (Query, "names_to_path", query_guard.checked_names_to_path),
     (Query, "resolve_expression", query_guard.checked_subquery),

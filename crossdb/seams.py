@@ -11,12 +11,15 @@ loudly if a Django upgrade moves any of it.  Django 6.x: re-check each entry.
 - ``deletion``: wraps ``django.db.models.deletion.Collector``'s overridable ``collect``,
   ``related_objects``, ``get_del_batches``, ``add``, ``add_field_update`` and ``delete``, each
   calling Django's own (``crossdb.deletion``; pinned by ``tests/test_deletion_seam.py``).
-- ``query``: wraps ``Query.add_q``, ``Q.resolve_expression``, ``Query.names_to_path``,
+- ``query``: wraps ``Aggregate.resolve_expression``, ``Exists.resolve_expression``,
+  ``Query.add_q``, ``Q.resolve_expression``, ``Query.names_to_path``,
   ``Query.resolve_expression``, ``Join.as_sql``, ``sql.compiler.select_related_descend``,
   ``QuerySet.select_related``, ``order_by``, ``_values``, ``values``, ``values_list``,
   ``Query.add_distinct_fields``, ``set_group_by`` and ``sql_with_params`` (``str(query)``
-  shows an id set as its far subquery, reading nothing), and registers the ``crossdb_ids`` lookup
-  (``crossdb.query``; pinned by ``tests/test_query_seam.py``).
+  shows an id set as its far subquery, reading nothing), ``RawSQL.as_sql`` and
+  ``ExtraWhere.as_sql`` (raw SQL naming a table across), and registers the ``crossdb_ids``
+  lookup (``crossdb.query``; pinned by ``tests/test_query_seam.py`` and
+  ``tests/test_aggregates_seam.py``).
 - ``serializers``: wraps ``django.core.serializers.base.deserialize_fk_value`` and
   ``xml_serializer.Deserializer._handle_fk_field_node`` so natural foreign keys of crossdb
   fields are looked up on the target's alias (``crossdb.serializers``; pinned by

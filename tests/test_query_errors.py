@@ -15,13 +15,13 @@ CASES = {
     "order_by": lambda: Post.objects.order_by("author__blog_comments__text"),
     "earliest": lambda: Post.objects.earliest("author__date_joined"),
     "order_by_reverse": lambda: User.objects.order_by("-blog_posts__score"),
-    "annotate_count": lambda: User.objects.annotate(n=Count("blog_posts")),
+    "annotate_count": lambda: Post.objects.annotate(n=Count("author__blog_comments")),
     "annotate_f": lambda: Post.objects.annotate(name=F("author__username")),
     "filter_f": lambda: Comment.objects.filter(text=F("post__author__username")),
     "aggregate": lambda: Post.objects.aggregate(Max("author__last_login")),
     "update_f": lambda: Post.objects.update(title=F("author__username")),
     "exists": lambda: Post.objects.filter(
-        Exists(User.objects.filter(pk=OuterRef("author_id"), is_staff=True))
+        Exists(User.objects.filter(username=OuterRef("title"), is_staff=True))
     ),
     "subquery": lambda: Post.objects.annotate(
         name=Subquery(User.objects.filter(pk=OuterRef("author_id")).values("username")[:1])

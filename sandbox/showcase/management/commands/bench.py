@@ -41,6 +41,9 @@ class Command(BaseCommand):
             "shop_db and default; print the time, peak memory and statements (0: skip).",
         )
         parser.add_argument("--key-length", type=int, default=150)
+        parser.add_argument(
+            "--aggregate-users", type=int, default=0, help="Also time annotate(Count) at N users."
+        )
         parser.add_argument("--cascade-users", type=int, default=20)
         parser.add_argument("--cascade-posts", type=int, default=200, help="Posts per user.")
 
@@ -84,6 +87,16 @@ class Command(BaseCommand):
         )
         for line in bench.table(ops):
             self.stdout.write(line)
+        if options["aggregate_users"]:
+            from showcase import bench_aggregates
+
+            bench_aggregates.at_scale(
+                options["aggregate_users"],
+                options["aggregate_users"] * 2,
+                self.stdout,
+                bench.populate,
+                bench.wipe,
+            )
         audit = next(op for op in ops if op.name.startswith("audit of "))
         if not audit.error:
             seconds = statistics.median(audit.times["crossdb"])
