@@ -59,6 +59,7 @@ from django.db.models.sql.constants import MULTI
 from crossdb import django_versions, routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.lookups import ids_in
+from crossdb.m2m import paths as m2m_paths
 from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_ids import CrossDatabaseIds, CrossDatabaseIdsLookup
 from crossdb.query_paths import _multi_valued, find_crossing
@@ -100,6 +101,9 @@ def _crossing_of(model, aggregate):
     """Return the reverse crossdb crossing ``aggregate`` reads across, or None."""
     crossings = {}
     for name in _f_names(aggregate):
+        if m2m_paths.through_path(model, name):
+            # A CrossDatabaseManyToManyField: not split here; query_guard names it.
+            return None
         crossing = find_crossing(model, name)
         crossings[name] = crossing
     found = [c for c in crossings.values() if c is not None]
@@ -461,9 +465,11 @@ def _local_expression(query, model, crossing, aggregate, description, grouped):
         )
     if function in (Min, Max):
         return function(column(function))
-    # Avg
+    # Avg.  An output_field the caller gave (Avg("rating", output_field=DecimalField()))
+    # is the type Django answers in; the far value and the recombination take it.
+    given_type = aggregate.__dict__.get("output_field")
     if not grouped:
-        return Max(column(Avg))
+        return Max(column(Avg, given_type))
     if distinct:
         raise _err(
             model, description, "with distinct=True over groups of several rows cannot be averaged."
@@ -473,10 +479,17 @@ def _local_expression(query, model, crossing, aggregate, description, grouped):
         raise _err(
             model, description, "of a DecimalField over groups of several rows is not recombined."
         )
-    return ExpressionWrapper(
+    average = ExpressionWrapper(
         Cast(Sum(total), FloatField()) / Func(Sum(count), Value(0), function="NULLIF"),
         output_field=FloatField(),
     )
+    if given_type is None or isinstance(given_type, FloatField):
+        return average
+    if isinstance(given_type, DecimalField) and given_type.max_digits is None:
+        # No precision to CAST to: the float becomes a Decimal as Django converts
+        # an expression's DecimalField value.
+        return ExpressionWrapper(average, output_field=given_type)
+    return Cast(average, given_type)
 
 
 def _check_summary(query, model, description) -> None:

@@ -1,9 +1,11 @@
 """Aggregates across a reverse crossdb relation, against the plain-ForeignKey twin."""
 
+from decimal import Decimal
+
 import pytest
 from django.contrib.auth.models import User
-from django.db.models import Avg, Count, F, Max, Min, Q, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Avg, Count, DecimalField, F, Max, Min, Q, Sum, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.test import override_settings
 
 from crossdb import CrossDatabaseLimitError, CrossDatabaseQueryError
@@ -65,6 +67,19 @@ ANNOTATE_CASES = {
         ("username", "s"),
     ),
     "avg": (lambda r: User.objects.annotate(a=Avg(_p(r, "score"))), ("username", "a")),
+    "avg_output_field": (
+        # Django's suite: aggregation test_expression_on_aggregation.
+        lambda r: User.objects.annotate(
+            a=Greatest(Avg(_p(r, "score"), output_field=DecimalField()), Value(Decimal(2)))
+        ),
+        ("username", "a"),
+    ),
+    "avg_output_field_grouped": (
+        lambda r: User.objects.values("is_staff").annotate(
+            a=Avg(_p(r, "score"), output_field=DecimalField())
+        ),
+        ("is_staff", "a"),
+    ),
     "min_max": (
         lambda r: User.objects.annotate(lo=Min(_p(r, "score")), hi=Max(_p(r, "score"))),
         ("username", "lo", "hi"),
@@ -137,6 +152,15 @@ def test_annotate_matches_the_twin(name, stale_users):
     got = rows(_ordered(build(CROSSDB), fields), *fields)
     assert got == rows(_ordered(build(TWIN), fields), *fields)
     assert got
+
+
+@pytest.mark.parametrize("name", ["avg_output_field", "avg_output_field_grouped"])
+def test_an_average_s_output_field_is_the_type_django_answers_in(name):
+    build_world()
+    build, fields = ANNOTATE_CASES[name]
+    got = [type(v) for row in _ordered(build(CROSSDB), fields).values_list(*fields) for v in row]
+    twin = [type(v) for row in _ordered(build(TWIN), fields).values_list(*fields) for v in row]
+    assert got == twin
 
 
 @pytest.mark.parametrize("rel", [CROSSDB, TWIN])
