@@ -46,7 +46,7 @@ REFUSAL_SECTIONS = [
             r"|_clear|set)\b|relation [\w.]+\.\+ into|m2m_\w+\.\w+ on database|ManyToManyField"
         ),
     ),
-    ("cross-raw-sql", re.compile(r"Raw SQL '.*' names the table")),
+    ("cross-raw-sql", re.compile(r"Raw SQL ['\"].*['\"] names the table")),
     ("cross-subqueries", re.compile(r"OuterRef|is used as a subquery|Subquery|Exists\(")),
     (
         "cross-multi-valued",
