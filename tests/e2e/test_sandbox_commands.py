@@ -30,7 +30,7 @@ def test_demo_runs_every_step_and_can_run_again(tmp_path):
         assert result.returncode == 0, f"{run} run:\n{output}"
         steps = re.findall(r"^(\d+)\. ", result.stdout, re.MULTILINE)
         assert steps == [str(n) for n in range(1, 10)], output
-        assert result.stdout.count("   ok: ") == 8, output
+        assert result.stdout.count("   ok: ") == 9, output
         assert "FAILED" not in output
     assert "seeded: nothing new" in result.stdout
 
@@ -44,7 +44,8 @@ def test_bench_prints_a_row_per_operation(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     rows = [line for line in result.stdout.splitlines() if re.search(r"\d\.\d\dx", line)]
-    assert len(rows) == 10, output
+    # The foreign-key rows, the aggregate rows and the many-to-many rows.
+    assert len(rows) == 16, output
     assert "failed" not in output
     assert "(answers differ)" not in output
     assert re.search(r"audit throughput: 300 rows \(30 distinct ids\)", result.stdout), output
