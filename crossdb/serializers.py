@@ -30,38 +30,48 @@ def target_alias(field, using=None) -> str:
     return routing.home_alias(field.remote_field.model, using, "db_for_read")
 
 
-def _crossdb_deserialize_fk_value(original):
-    def deserialize_fk_value(field, field_value, using, handle_forward_references):
-        if is_crossdb_field(field):
+def looked_up_on_target(original, applies):
+    """Wrap a ``deserialize_*_value(field, value, using, ...)`` function of Django's.
+
+    For a field ``applies(field)`` accepts, the natural keys are looked up on
+    the target's alias instead of the fixture's.
+    """
+
+    def deserialize(field, field_value, using, handle_forward_references):
+        if applies(field):
             using = target_alias(field, using)
         return original(field, field_value, using, handle_forward_references)
 
-    deserialize_fk_value.crossdb_original = original
-    return deserialize_fk_value
+    deserialize.crossdb_original = original
+    return deserialize
 
 
-def _crossdb_handle_fk_field_node(original):
-    def _handle_fk_field_node(self, node, field):
-        if not is_crossdb_field(field):
+def node_looked_up_on_target(original, applies):
+    """Wrap an XML ``Deserializer._handle_*_field_node(self, node, field)`` method of Django's."""
+
+    def handle(self, node, field):
+        if not applies(field):
             return original(self, node, field)
-        # self.db is read there only to look the natural key up.
+        # self.db is read there only to look the natural keys up.
         fixture_alias, self.db = self.db, target_alias(field, self.db)
         try:
             return original(self, node, field)
         finally:
             self.db = fixture_alias
 
-    _handle_fk_field_node.crossdb_original = original
-    return _handle_fk_field_node
+    handle.crossdb_original = original
+    return handle
 
 
 def install() -> None:
     """Install the natural-key seam on Django's deserializers (idempotent)."""
     if not hasattr(base.deserialize_fk_value, "crossdb_original"):
-        base.deserialize_fk_value = _crossdb_deserialize_fk_value(base.deserialize_fk_value)
+        base.deserialize_fk_value = looked_up_on_target(base.deserialize_fk_value, is_crossdb_field)
     handler = xml_serializer.Deserializer._handle_fk_field_node
     if not hasattr(handler, "crossdb_original"):
-        xml_serializer.Deserializer._handle_fk_field_node = _crossdb_handle_fk_field_node(handler)
+        xml_serializer.Deserializer._handle_fk_field_node = node_looked_up_on_target(
+            handler, is_crossdb_field
+        )
 
 
 def installed() -> bool:

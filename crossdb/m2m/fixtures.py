@@ -19,47 +19,21 @@ from __future__ import annotations
 
 from django.core.serializers import base, xml_serializer
 
-from crossdb import routing
 from crossdb.m2m.field import is_crossdb_many_to_many
-
-
-def target_alias(field, using=None) -> str:
-    """Return the alias natural keys of ``field``'s target are looked up on."""
-    return routing.home_alias(field.remote_field.model, using, "db_for_read")
-
-
-def _deserialize_m2m_values(original):
-    def deserialize_m2m_values(field, field_value, using, handle_forward_references):
-        if is_crossdb_many_to_many(field):
-            using = target_alias(field, using)
-        return original(field, field_value, using, handle_forward_references)
-
-    deserialize_m2m_values.crossdb_original = original
-    return deserialize_m2m_values
-
-
-def _handle_m2m_field_node(original):
-    def handle_m2m_field_node(self, node, field):
-        if not is_crossdb_many_to_many(field):
-            return original(self, node, field)
-        # self.db is read there only to look the natural keys up.
-        fixture_alias, self.db = self.db, target_alias(field, self.db)
-        try:
-            return original(self, node, field)
-        finally:
-            self.db = fixture_alias
-
-    handle_m2m_field_node.crossdb_original = original
-    return handle_m2m_field_node
+from crossdb.serializers import looked_up_on_target, node_looked_up_on_target
 
 
 def install() -> None:
     """Install the natural-key seam for many-to-many values (idempotent)."""
     if not hasattr(base.deserialize_m2m_values, "crossdb_original"):
-        base.deserialize_m2m_values = _deserialize_m2m_values(base.deserialize_m2m_values)
+        base.deserialize_m2m_values = looked_up_on_target(
+            base.deserialize_m2m_values, is_crossdb_many_to_many
+        )
     handler = xml_serializer.Deserializer._handle_m2m_field_node
     if not hasattr(handler, "crossdb_original"):
-        xml_serializer.Deserializer._handle_m2m_field_node = _handle_m2m_field_node(handler)
+        xml_serializer.Deserializer._handle_m2m_field_node = node_looked_up_on_target(
+            handler, is_crossdb_many_to_many
+        )
 
 
 def installed() -> bool:
