@@ -21,6 +21,7 @@ import re
 
 from crossdb.exceptions import CrossDatabaseQueryError
 from crossdb.fields import is_crossdb_field
+from crossdb.m2m import is_crossdb_many_to_many
 
 
 def _related_tables(model) -> dict[str, str]:
@@ -30,16 +31,10 @@ def _related_tables(model) -> dict[str, str]:
         if not field.is_relation or field.related_model is None:
             continue
         crossing = field if not field.auto_created or field.concrete else field.remote_field
-        if is_crossdb_field(crossing) or _is_crossdb_many_to_many(crossing):
+        if is_crossdb_field(crossing) or is_crossdb_many_to_many(crossing):
             other = field.related_model._meta
             tables.setdefault(other.db_table, f"{model._meta.label}.{field.name}")
     return tables
-
-
-def _is_crossdb_many_to_many(field) -> bool:
-    from crossdb.m2m.field import is_crossdb_many_to_many
-
-    return is_crossdb_many_to_many(field)
 
 
 def _names_column_of(sql: str, table: str) -> bool:
