@@ -63,6 +63,7 @@ from crossdb.m2m import paths as m2m_paths
 from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_ids import CrossDatabaseIds, CrossDatabaseIdsLookup
 from crossdb.query_paths import _multi_valued, find_crossing
+from crossdb.query_rows import FarRowsSource
 
 _KINDS = {Count: "count", Sum: "sum", Avg: "avg", Min: "min", Max: "max"}
 
@@ -278,7 +279,7 @@ class AggregateSource:
     def _check_query(self, query) -> None:
         """Refuse a query whose filter() also crosses this relation (Django shares the JOIN)."""
         far_model = self.relation.field.model
-        if _filters_across(query.where, far_model):
+        if _filters_across(query.where, far_model) or _joins_rows_of(query, far_model):
             raise _err(
                 self.model,
                 f"an aggregate across {self.relation.get_accessor_name()} in a query that also "
@@ -300,10 +301,13 @@ def _local_keys(compiler, key_field):
     """
     query = compiler.query
     if any(
-        isinstance(j, DerivedJoin) and j.parent_alias != query.base_table
+        isinstance(j, DerivedJoin)
+        and (j.parent_alias != query.base_table or not isinstance(j.source, AggregateSource))
         for j in query.alias_map.values()
     ):
-        return None  # a key across a local relation: every key is wanted
+        # A key across a local relation, or a filter's join of far rows
+        # (read once, not again for the keys): every key is wanted.
+        return None
     # The WHERE part only, as Django writes it: conditions on aggregates go to HAVING.
     where, _having, _qualify = query.where.split_having_qualify(
         must_group_by=query.group_by is not None
@@ -364,6 +368,16 @@ def _filters_across(node, far_model, negated=False) -> bool:
         )
     return any(
         _filters_across(child, far_model, negated) for child in getattr(node, "children", ())
+    )
+
+
+def _joins_rows_of(query, far_model) -> bool:
+    """Return True when a filter() of ``query`` joined rows of ``far_model`` (query_rows)."""
+    return any(
+        isinstance(join, DerivedJoin)
+        and isinstance(join.source, FarRowsSource)
+        and join.source.far.queryset.model._meta.concrete_model is far_model._meta.concrete_model
+        for join in query.alias_map.values()
     )
 
 

@@ -57,7 +57,9 @@ class DerivedJoin:
         alias_sql = quote(self.table_alias)
         fields = self.source.fields()
         rows = self.source.rows(compiler, connection)
-        rendered = transport.render_pairs(alias_sql, fields, connection, rows)
+        # A source of far rows (not groups) repeats a key once per row.
+        unique = getattr(self.source, "unique_keys", True)
+        rendered = transport.render_pairs(alias_sql, fields, connection, rows, unique)
         if rendered is None:
             raise CrossDatabaseQueryError(
                 f"{self.source.describe()}: the values read on the other database cannot be "

@@ -38,13 +38,14 @@ from django.db.models.expressions import OuterRef, ResolvedOuterRef
 from django.db.models.sql.query import Query
 from django.utils.tree import Node
 
-from crossdb import routing
+from crossdb import query_rows, routing
 from crossdb.exceptions import CrossDatabaseQueryError
 from crossdb.fields import is_crossdb_field
 from crossdb.m2m import is_crossdb_many_to_many
 from crossdb.query_ids import CrossDatabaseIds
 from crossdb.query_paths import (
     Crossing,
+    _multi_valued,
     ends_on_field,
     field_of,
     final_field,
@@ -194,42 +195,91 @@ def _far_tree(node, crossing_of):
 
 
 def crossing_condition(
-    model, crossing: Crossing, far_q: Q, lookups: list[str], null_row_matches: bool
+    model,
+    crossing: Crossing,
+    far_q: Q,
+    lookups: list[str],
+    null_row_matches: bool,
+    join: str | None = None,
+    shared: dict | None = None,
 ) -> Q:
     """Return the local condition equivalent to ``far_q`` holding across ``crossing``.
 
     ``null_row_matches``: the condition is true on the row of NULLs Django's
-    LEFT JOIN gives where there is no related row.
+    LEFT JOIN gives where there is no related row.  ``join``: how Django
+    would join a multi-valued relation here, ``"rows"`` (ANDed: a local row
+    per matching far row), ``"ored"`` (ORed with other conditions: per far
+    row, matching or not), or None (negated: a subquery, no join).
     """
     field = crossing.field
     far_model = field.related_model
     alias = routing.db_for_read(far_model)
     if crossing.reverse:
         far_key = field.field.attname
-        local_key = [*crossing.prefix, field.field.target_field.name]
+        key_field = field.field.target_field
+        local_key = [*crossing.prefix, key_field.name]
+        key_column = key_field.column
     else:
         far_key = field.target_field.attname
+        key_field = field.target_field
         local_key = [*crossing.prefix, field.name]
+        key_column = field.column
     description = " and ".join(_describe(model, lookup) for lookup in lookups)
     manager = far_model._base_manager.db_manager(alias)
+    multiplied = (
+        join is not None
+        and crossing.multi_valued
+        and not _multi_valued(model, list(crossing.prefix))
+    )
+    if multiplied:
+        # Django's JOIN gives a local row per related row: joined, not an id set.
+        if join == "rows":
+            condition = Q(
+                query_rows.joined_rows(
+                    manager, far_q, far_key, key_field, description, crossing.prefix, key_column
+                )
+            )
+            if null_row_matches and (
+                no_row := _no_far_row(model, crossing, manager, far_key, local_key)
+            ):
+                condition |= no_row
+            return condition
+        # ORed: one join of every far row for all of the call's conditions on it.
+        source = shared.get(crossing.key) if shared is not None else None
+        if source is None:
+            source = query_rows.FarRowsSource(manager, far_key, key_field, description)
+            if shared is not None:
+                shared[crossing.key] = source
+        return Q(
+            query_rows.joined_truth(
+                source, far_q, description, crossing.prefix, key_column, null_row_matches
+            )
+        )
     ids = CrossDatabaseIds(
         manager.filter(far_q).order_by().values_list(far_key, flat=True),
         description,
         routed=True,
     )
     condition = Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), ids))
-    if null_row_matches:
-        if crossing.reverse:
-            # Every key (a NULL key is dropped by the id-set lookup).
-            every = CrossDatabaseIds(
-                manager.order_by().values_list(far_key, flat=True),
-                f"{_describe(model, LOOKUP_SEP.join([*crossing.prefix, field.name]))} (any)",
-                routed=True,
-            )
-            condition |= ~Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), every))
-        elif field.null or crossing.prefix:
-            condition |= Q((LOOKUP_SEP.join([*local_key, "isnull"]), True))
+    if null_row_matches and (no_row := _no_far_row(model, crossing, manager, far_key, local_key)):
+        condition |= no_row
     return condition
+
+
+def _no_far_row(model, crossing, manager, far_key, local_key) -> Q | None:
+    """Return the condition "no related row" (the row of NULLs of Django's LEFT JOIN)."""
+    field = crossing.field
+    if crossing.reverse:
+        # Every key (a NULL key is dropped by the id-set lookup).
+        every = CrossDatabaseIds(
+            manager.order_by().values_list(far_key, flat=True),
+            f"{_describe(model, LOOKUP_SEP.join([*crossing.prefix, field.name]))} (any)",
+            routed=True,
+        )
+        return ~Q((LOOKUP_SEP.join([*local_key, "crossdb_ids"]), every))
+    if field.null or crossing.prefix:
+        return Q((LOOKUP_SEP.join([*local_key, "isnull"]), True))
+    return None
 
 
 def _has_outer_reference(queryset) -> bool:
@@ -364,6 +414,8 @@ class _Rewriter:
         # Negated leaves Django evaluates on the row an earlier condition of
         # the same filter() call joined (see mark_correlated()).
         self.correlated: set[int] = set()
+        # The ORed joins of far rows, one per relation (query_rows).
+        self.shared: dict = {}
         self.changed = False
 
     def crossing(self, child) -> Crossing | None:
@@ -438,8 +490,11 @@ class _Rewriter:
             return [node]
         return [leaf for child in node.children for leaf in self.leaves(child)]
 
-    def replace(self, children, connector) -> Q:
-        """Return one local condition for crossing ``children`` joined by ``connector``."""
+    def replace(self, children, connector, join=None) -> Q:
+        """Return one local condition for crossing ``children`` joined by ``connector``.
+
+        ``join``: how Django joins the relation there (see ``crossing_condition``).
+        """
         self.changed = True
         leaves = [leaf for child in children for leaf in self.leaves(child)]
         crossing = self.crossing(leaves[0])
@@ -447,13 +502,15 @@ class _Rewriter:
         far_q = _far_tree(node, self.crossing_of)
         null_row = _null_row_truth(node, self.correlated) is _TRUE
         lookups = [leaf[0] for leaf in leaves]
-        return crossing_condition(self.model, crossing, far_q, lookups, null_row)
+        return crossing_condition(
+            self.model, crossing, far_q, lookups, null_row, join, self.shared
+        )
 
-    def leaf(self, child):
+    def leaf(self, child, join=None):
         if isinstance(child, tuple) and self.crossing(child) is not None:
             if id(child) in self.correlated:
                 raise self.unsplittable([child])
-            return self.replace([child], Q.AND)
+            return self.replace([child], Q.AND, join)
         if isinstance(child, tuple) and len(child) == 2 and isinstance(child[0], str):
             converted = _queryset_value(self.model, *child)
             if converted is not None:
@@ -472,7 +529,8 @@ class _Rewriter:
             "different related rows)."
         )
 
-    def rewrite(self, node: Q, negated_branch: bool = False) -> Q:
+    def rewrite(self, node: Q, negated_branch: bool = False, ored: bool = False) -> Q:
+        """Return ``node`` rewritten; ``ored``: an ancestor ORs it with other conditions."""
         negated_branch = negated_branch or node.negated
         if negated_branch:
             # Like split_exclude(): each crossing condition on its own.
@@ -507,18 +565,25 @@ class _Rewriter:
             if pure and node.connector != _XOR:
                 merged[key] = pure
         taken = {i for indexes in merged.values() for i in indexes}
+        # Django joins a multi-valued relation per related row; ORed with
+        # other conditions, it LEFT JOINs every related row (query_rows).
+        remaining = len(node.children) - len(taken) + len(merged)
+        ored = ored or (node.connector != Q.AND and remaining > 1)
+        join = "ored" if ored else "rows"
         children = []
         for i, child in enumerate(node.children):
             if i in taken:
                 key = next(k for k, indexes in merged.items() if i in indexes)
                 if merged[key][0] == i:
                     children.append(
-                        self.replace([node.children[j] for j in merged[key]], node.connector)
+                        self.replace(
+                            [node.children[j] for j in merged[key]], node.connector, join
+                        )
                     )
             elif isinstance(child, Q):
-                children.append(self.rewrite(child, False))
+                children.append(self.rewrite(child, False, ored))
             else:
-                children.append(self.leaf(child))
+                children.append(self.leaf(child, join))
         return Q.create(children, connector=node.connector, negated=node.negated)
 
 

@@ -349,12 +349,13 @@ def _json_rows(rows) -> str:
     return json.dumps(rows, default=str, separators=(",", ":"))
 
 
-def render_pairs(alias_sql: str, fields: list, connection, rows: list):
+def render_pairs(alias_sql: str, fields: list, connection, rows: list, unique: bool = True):
     """Return ``(sql, params)`` of a FROM item ``alias_sql`` with columns k, v0, v1...
 
     ``fields`` gives each column's field (key first); ``rows`` holds values
     already converted by ``pair_values`` (keys by ``prepare``).  None when
-    the backend cannot carry them.
+    the backend cannot carry them.  ``unique``: each key is on one row (a
+    temporary table makes it the primary key; otherwise it is indexed).
     """
     names = ["k", *(f"v{i}" for i in range(len(fields) - 1))]
     quote = connection.ops.quote_name
@@ -376,7 +377,10 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
             integer = column_field(fields[0]).get_internal_type() in _INTEGER_TYPES
             types = ["INTEGER" if integer else "", *([""] * (len(fields) - 1))]
             source = None if nul else _json_rows(rows)
-            return _pairs_table(alias_sql, names, types, connection, rows, "TEMP", "", source), ()
+            table = _pairs_table(
+                alias_sql, names, types, connection, rows, "TEMP", "", source, unique
+            )
+            return table, ()
         columns = ", ".join(
             f"json_extract(value, '$[{i}]') AS {quote(name)}" for i, name in enumerate(names)
         )
@@ -387,7 +391,7 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
         if None in types:
             return None
         if table:
-            return _pairs_table(alias_sql, names, types, connection, rows), ()
+            return _pairs_table(alias_sql, names, types, connection, rows, unique=unique), ()
         # ERROR ON ERROR: a value the column cannot take fails loudly instead
         # of becoming a NULL that matches nothing.
         columns = ", ".join(
@@ -399,7 +403,15 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
 
 
 def _pairs_table(
-    alias_sql, names, types, connection, rows, temporary="TEMPORARY", engine=None, json_rows=None
+    alias_sql,
+    names,
+    types,
+    connection,
+    rows,
+    temporary="TEMPORARY",
+    engine=None,
+    json_rows=None,
+    unique=True,
 ):
     """Load ``rows`` into an indexed temporary table; return the FROM item reading it."""
     tables = connection.__dict__.setdefault("crossdb_pair_tables", [])
@@ -412,17 +424,24 @@ def _pairs_table(
     # The key is the primary key, but for a MySQL string key: its collation
     # may take 'ann' and 'ANN' for one value, which are two keys here
     # (compared under the exact collation), so an index, within InnoDB's limit.
+    separate_index = None
     if connection.vendor == "mysql" and types[0].startswith("VARCHAR"):
         # InnoDB indexes up to 3072 bytes: 768 utf8mb4 characters.
         length = int(re.search(r"\((\d+)\)", types[0]).group(1)) if "(" in types[0] else 769
         index = f"KEY ({quote('k')})" if length <= 768 else f"KEY ({quote('k')}(768))"
-    else:
+    elif unique:
         index = f"PRIMARY KEY ({quote('k')})"
+    elif connection.vendor == "mysql":
+        index = f"KEY ({quote('k')})"
+    else:
+        # SQLite has no inline index but the primary key's: one of its own.
+        index, separate_index = None, f"CREATE INDEX {name}_k ON {name} ({quote('k')})"
     engine = " ENGINE=InnoDB" if engine is None else engine
     with connection.cursor() as cursor:
         while len(tables) >= _KEPT_PAIR_TABLES:
             cursor.execute(f"DROP {temporary} TABLE IF EXISTS {tables.pop(0)}")
-        cursor.execute(f"CREATE {temporary} TABLE {name} ({columns}, {index}){engine}")
+        definition = f"{columns}, {index}" if index else columns
+        cursor.execute(f"CREATE {temporary} TABLE {name} ({definition}){engine}")
         tables.append(name)
         if json_rows is not None:
             # SQLite: one statement that reads the JSON text in C, not a row per value.
@@ -432,4 +451,7 @@ def _pairs_table(
             # UUIDs (MariaDB's native type) as their text, as in the JSON rows.
             rows = [tuple(str(v) if isinstance(v, uuid.UUID) else v for v in row) for row in rows]
             cursor.executemany(f"INSERT INTO {name} VALUES ({placeholders})", rows)
+        if separate_index:
+            # After the rows: one sort instead of an index update per row.
+            cursor.execute(separate_index)
     return f"{name} {alias_sql}"

@@ -120,6 +120,13 @@ TAG_QUERIES = {
     ).distinct(),
     "Q or": lambda s: s.Tag.objects.filter(Q(articles__title="e") | Q(name="grey")),
     "two hops": lambda s: s.Tag.objects.filter(articles__readers__username="bob").distinct(),
+    # A row per matching article (through row), as Django's JOIN gives it.
+    "article score, rows": lambda s: s.Tag.objects.filter(articles__score__gt=3),
+    "two hops, rows": lambda s: s.Tag.objects.filter(articles__readers__username="bob"),
+    "Q or, rows": lambda s: s.Tag.objects.filter(Q(articles__score__gt=3) | Q(name="grey")),
+    "chained, rows": lambda s: s.Tag.objects.filter(articles__score__gt=1).filter(
+        articles__score__lt=5
+    ),
 }
 
 USER_QUERIES = {
@@ -135,6 +142,12 @@ USER_QUERIES = {
         User.objects.filter(**{f"{s.teams}__memberships__role": "lead"})
         .distinct()
         .order_by("username")
+    ),
+    "through field, rows": lambda s: (
+        User.objects.filter(**{f"{s.teams}__memberships__role": "lead"}).order_by("username")
+    ),
+    "read, rows": lambda s: User.objects.filter(**{f"{s.read}__score__gte": 1}).order_by(
+        "username"
     ),
 }
 
