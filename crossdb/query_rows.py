@@ -69,6 +69,7 @@ class FarRowsSource:
         self.key_field_ = key_field
         self.description = description
         self.condition = condition
+        self.with_truth = condition is None
         self.truths: list = []
         self._far = None
 
@@ -78,10 +79,6 @@ class FarRowsSource:
         if description not in self.description:
             self.description = f"{self.description} and {description}"
         return f"v{len(self.truths) - 1}"
-
-    @property
-    def with_truth(self) -> bool:
-        return self.condition is None
 
     @property
     def far(self) -> CrossDatabaseIds:

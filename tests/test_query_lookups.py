@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 
 LOGIN_NULL = Q(last_login__isnull=True)
 
-# (model, condition, crosses a multi-valued relation into another database)
+# (model, condition)
 CASES = [
     (Post, Q(author__username="ann")),
     (Post, Q(author__email__endswith="x.org", title__startswith="a")),
