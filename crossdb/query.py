@@ -12,6 +12,9 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
   (``crossdb.query_exists``);
 - ``Query.add_q`` and ``Q.resolve_expression``: conditions crossing a crossdb
   field are rewritten before Django builds SQL (``crossdb.query_lookups``);
+  across a multi-valued relation they join the far rows, a local row per
+  related row (``crossdb.query_rows``), and ``Query.combine`` (``qs1 | qs2``)
+  joins every far row then, as Django's promoted join does;
 - ``QuerySet.select_related``: crossdb relations are read on their own alias
   (``crossdb.query_select``);
 - ``QuerySet.order_by``: a column across a single-valued relation is ordered
@@ -45,6 +48,7 @@ from crossdb import (
     query_ids,
     query_order,
     query_raw,
+    query_rows,
     query_select,
     query_values,
 )
@@ -99,6 +103,7 @@ def _rewriting_resolve(original):
 # (owner, attribute name, wrapper factory)
 _PATCHES = (
     (Query, "add_q", _rewriting_add_q),
+    (Query, "combine", query_rows.combine_seam),
     (Aggregate, "resolve_expression", query_aggregates.checked_aggregate_resolve),
     (Exists, "resolve_expression", query_exists.exists_resolve),
     (Q, "resolve_expression", _rewriting_resolve),

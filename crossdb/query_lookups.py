@@ -218,12 +218,12 @@ def crossing_condition(
         far_key = field.field.attname
         key_field = field.field.target_field
         local_key = [*crossing.prefix, key_field.name]
-        key_column = key_field.column
+        key_path = [*crossing.prefix, key_field.attname]
     else:
         far_key = field.target_field.attname
         key_field = field.target_field
         local_key = [*crossing.prefix, field.name]
-        key_column = field.column
+        key_path = [*crossing.prefix, field.name]
     description = " and ".join(_describe(model, lookup) for lookup in lookups)
     manager = far_model._base_manager.db_manager(alias)
     multiplied = (
@@ -235,9 +235,7 @@ def crossing_condition(
         # Django's JOIN gives a local row per related row: joined, not an id set.
         if join == "rows":
             condition = Q(
-                query_rows.joined_rows(
-                    manager, far_q, far_key, key_field, description, crossing.prefix, key_column
-                )
+                query_rows.joined_rows(manager, far_q, far_key, key_field, description, key_path)
             )
             if null_row_matches and (
                 no_row := _no_far_row(model, crossing, manager, far_key, local_key)
@@ -251,9 +249,7 @@ def crossing_condition(
             if shared is not None:
                 shared[crossing.key] = source
         return Q(
-            query_rows.joined_truth(
-                source, far_q, description, crossing.prefix, key_column, null_row_matches
-            )
+            query_rows.joined_truth(source, far_q, description, key_path, null_row_matches)
         )
     ids = CrossDatabaseIds(
         manager.filter(far_q).order_by().values_list(far_key, flat=True),

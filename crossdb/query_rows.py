@@ -31,15 +31,17 @@ Negated conditions are not joined: Django answers them with a subquery
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.expressions import Expression
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact, IsNull
+from django.db.models.sql.where import AND
 
 from crossdb import transport
-from crossdb.exceptions import CrossDatabaseLimitError
+from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_ids import CrossDatabaseIds
+from crossdb.query_paths import find_crossing
 
 #: The far condition's truth per far row, in the OR form (v0).
 _MATCHED = "v0"
@@ -73,6 +75,17 @@ class FarRowsSource:
         self.truths: list = []
         self._far = None
 
+    def every_row(self):
+        """Return the ORed form of this source: every far row, the condition its truth."""
+        if self.manager is None:
+            raise CrossDatabaseQueryError(
+                f"{self.describe()}: a query loaded from a pickle and then combined with | "
+                "cannot be rewritten again; combine the querysets before pickling them."
+            )
+        source = FarRowsSource(self.manager, self.far_key, self.key_field_, self.description)
+        source.add_truth(self.condition, self.description)
+        return source
+
     def add_truth(self, condition, description) -> str:
         """Return the column (v0, v1...) holding ``condition``'s truth on each far row."""
         self.truths.append(condition)
@@ -92,6 +105,11 @@ class FarRowsSource:
                 names = []
                 for index, truth in enumerate(self.truths):
                     names.append(f"crossdb_matched_{index}")
+                    if _crosses_to_many(self.far_model, truth):
+                        # Crossing again to many rows: tested per far row with a
+                        # subquery (a When() across would be refused); a far
+                        # row counts once however many rows it matches there.
+                        truth = Q(pk__in=self.manager.filter(truth).values("pk"))
                     queryset = queryset.annotate(
                         **{
                             names[-1]: Case(
@@ -148,6 +166,19 @@ class FarRowsSource:
         ]
 
 
+def _crosses_to_many(model, node) -> bool:
+    """Return True when a leaf of ``node`` crosses a crossdb relation to many rows."""
+    for child in node.children:
+        if isinstance(child, Q):
+            if _crosses_to_many(model, child):
+                return True
+        elif isinstance(child, tuple) and isinstance(child[0], str):
+            crossing = find_crossing(model, child[0])
+            if crossing is not None and crossing.multi_valued:
+                return True
+    return False
+
+
 class JoinedFarRows(Expression):
     """The condition ``filter()`` keeps in the rewritten Q: resolving it adds the join.
 
@@ -160,25 +191,26 @@ class JoinedFarRows(Expression):
     conditional = True
     output_field = IntegerField()
 
-    def __init__(self, source, prefix, key_column, column=None, null_row_matches=False):
+    def __init__(self, source, key_path, column=None, null_row_matches=False):
         super().__init__()
         self.source = source
-        self.prefix = tuple(prefix)
-        self.key_column = key_column
+        # The local key from the queried model: single-valued local steps
+        # (comment -> post), a parent's column (multi-table inheritance).
+        self.key_path = tuple(key_path)
         self.column = column
         self.null_row_matches = null_row_matches
 
     def _join(self, query):
-        parent = query.get_initial_alias()
-        if self.prefix:
-            # Single-valued local steps first (comment -> post), joined as Django would.
-            info = query.setup_joins(list(self.prefix), query.get_meta(), parent)
-            parent = info.joins[-1]
         for alias, join in query.alias_map.items():
             if isinstance(join, DerivedJoin) and join.source is self.source:
                 return alias
+        info = query.setup_joins(list(self.key_path), query.get_meta(), query.get_initial_alias())
+        # As Django's filter(author=...): the relation's own join trimmed, its
+        # local column kept.
+        targets, parent, _joins = query.trim_joins(info.targets, info.joins, info.path)
+        key_column = targets[0].column
         alias, _ = query.table_alias(DerivedJoin.table_name, create=True)
-        query.alias_map[alias] = DerivedJoin(self.source, parent, self.key_column, alias)
+        query.alias_map[alias] = DerivedJoin(self.source, parent, key_column, alias)
         return alias
 
     def resolve_expression(
@@ -186,7 +218,7 @@ class JoinedFarRows(Expression):
     ):
         alias = self._join(query)
         if self.column is None:
-            return IsNull(DerivedColumn(alias, "k", self.source.key_field()), False)
+            return JoinedRowLookup(DerivedColumn(alias, "k", self.source.key_field()), False)
         matched = DerivedColumn(alias, self.column, IntegerField())
         if self.null_row_matches:
             # The row of NULLs (no far row at all) holds as Django's LEFT JOIN row does.
@@ -197,13 +229,58 @@ class JoinedFarRows(Expression):
         return f"JoinedFarRows({self.source.describe()!r}, {self.column!r})"
 
 
-def joined_rows(manager, far_q, far_key, key_field, description, prefix, key_column):
+class JoinedRowLookup(IsNull):
+    """``k IS NOT NULL``: the row of a join of matching far rows is there.
+
+    Once its query is ORed with another (``qs1 | qs2``, see ``combine_seam``)
+    the join reads every far row with the condition's truth instead, as
+    Django's promoted LEFT JOIN, and this tests that truth.
+    """
+
+    def as_sql(self, compiler, connection):
+        join = compiler.query.alias_map.get(self.lhs.alias)
+        if isinstance(join, DerivedJoin) and join.source.with_truth:
+            truth = DerivedColumn(self.lhs.alias, _FIRST_TRUTH, IntegerField())
+            return Exact(truth, 1).as_sql(compiler, connection)
+        return super().as_sql(compiler, connection)
+
+
+_FIRST_TRUTH = "v0"
+
+
+def combine_seam(original):
+    """Wrap ``Query.combine``: ``qs1 | qs2`` joins every far row, as Django's promoted join.
+
+    ``User.objects.filter(blog_posts__score=5) | User.objects.filter(username="cat")``
+    is, in Django, a LEFT JOIN of every post with ``score = 5 OR username =
+    'cat'``: cat comes back once per post of hers, matching or not.  A join
+    of the matching rows only would give her once; after the combination
+    the join reads every far row with the condition's truth.
+    """
+
+    def combine(self, rhs, connector):
+        result = original(self, rhs, connector)
+        if connector != AND:
+            for alias, join in list(self.alias_map.items()):
+                if (
+                    isinstance(join, DerivedJoin)
+                    and isinstance(join.source, FarRowsSource)
+                    and not join.source.with_truth
+                ):
+                    self.alias_map[alias] = join.replaced(join.source.every_row())
+        return result
+
+    combine.crossdb_original = original
+    return combine
+
+
+def joined_rows(manager, far_q, far_key, key_field, description, key_path):
     """Return the condition that joins the far rows ``far_q`` selects (ANDed form)."""
     source = FarRowsSource(manager, far_key, key_field, description, condition=far_q)
-    return JoinedFarRows(source, prefix, key_column)
+    return JoinedFarRows(source, key_path)
 
 
-def joined_truth(source, far_q, description, prefix, key_column, null_row_matches):
+def joined_truth(source, far_q, description, key_path, null_row_matches):
     """Return the condition testing ``far_q`` on the far rows ``source`` joins (ORed form)."""
     column = source.add_truth(far_q, description)
-    return JoinedFarRows(source, prefix, key_column, column, null_row_matches)
+    return JoinedFarRows(source, key_path, column, null_row_matches)

@@ -63,6 +63,18 @@ PAIRS = {
         User.objects.exclude(blog_posts__score=5),
         User.objects.exclude(twin_posts__score=5),
     ),
+    "combined with |": lambda: (
+        User.objects.filter(blog_posts__score=5) | User.objects.filter(username="cat"),
+        User.objects.filter(twin_posts__score=5) | User.objects.filter(username="cat"),
+    ),
+    "combined with |, no related row": lambda: (
+        User.objects.filter(blog_posts__title__isnull=True) | User.objects.filter(is_staff=True),
+        User.objects.filter(twin_posts__title__isnull=True) | User.objects.filter(is_staff=True),
+    ),
+    "combined with &": lambda: (
+        User.objects.filter(blog_posts__score__gte=1) & User.objects.filter(blog_posts__score=5),
+        User.objects.filter(twin_posts__score__gte=1) & User.objects.filter(twin_posts__score=5),
+    ),
     "two relations": lambda: (
         User.objects.filter(blog_posts__score__gte=0, edited_posts__score__gte=0),
         User.objects.filter(twin_posts__score__gte=0, twin_edited_posts__score__gte=0),

@@ -38,6 +38,7 @@ def test_installing_twice_wraps_once():
     ("owner", "name", "parameters"),
     [
         (Query, "add_q", ["self", "q_object", "reuse_all"]),
+        (Query, "combine", ["self", "rhs", "connector"]),
         (
             Q,
             "resolve_expression",
@@ -71,6 +72,15 @@ def test_django_still_builds_its_where_clause_through_add_q():
     assert "self._query.add_q(~Q(*args, **kwargs))" in source
     assert "self._query.add_q(Q(*args, **kwargs))" in source
     assert "query._add_q(" in inspect.getsource(Q.resolve_expression.crossdb_original)
+
+
+def test_django_still_resolves_a_boolean_expression_into_its_lookup():
+    """query_rows hands filter() a conditional expression that adds its join when resolved."""
+    source = inspect.getsource(Query.build_filter)
+    assert 'getattr(filter_expr, "conditional", False)' in source
+    assert "if not isinstance(condition, Lookup):" in source
+    # qs1 | qs2 and qs1 ^ qs2 reach Query.combine (query_rows.combine_seam).
+    assert "combined.query.combine(other.query, sql.OR)" in inspect.getsource(QuerySet.__or__)
 
 
 def test_names_to_path_still_reports_the_path_it_walked():
