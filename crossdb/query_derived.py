@@ -67,7 +67,11 @@ class DerivedJoin:
         from_sql, params = rendered
         key_sql = f"{alias_sql}.{connection.ops.quote_name('k')}"
         local_sql = f"{quote(self.parent_alias)}.{connection.ops.quote_name(self.key_column)}"
-        if connection.vendor == "mysql" and self.source.string_key():
+        compare = getattr(self.source, "key_comparison", None)
+        if compare is not None:
+            # The source says how its keys compare with the local column.
+            key_sql, local_sql = compare(key_sql, local_sql, connection)
+        elif connection.vendor == "mysql" and self.source.string_key():
             # Keys compare as the other database compared them: byte for byte.
             key_sql = transport.exact_sql(key_sql, connection)
             local_sql = transport.exact_sql(local_sql, connection)

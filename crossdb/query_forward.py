@@ -55,7 +55,6 @@ from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.lookups import ids_in
 from crossdb.m2m import paths as m2m_paths
 from crossdb.query_derived import DerivedColumn, DerivedJoin, DerivedTarget
-from crossdb.query_ids import CrossDatabaseIdsLookup
 from crossdb.query_paths import final_field, find_crossing
 
 #: Digits of the far rank put before a far string (ranks are bounded by CROSSDB_MAX_IDS).
@@ -130,6 +129,23 @@ class ForwardSource:
         local = field.field if self.crossing.reverse else field
         return transport.narrows(local, connections[routing.db_for_read(local.model)])
 
+    def _local_key_field(self):
+        field = self.crossing.field
+        return field.field.target_field if self.crossing.reverse else field
+
+    def key_comparison(self, key_sql, local_sql, connection):
+        """Return ``(key, local column)`` SQL compared as the far database compares keys."""
+        local = self._local_key_field()
+        if connection.vendor != "mysql" or not _is_string(local):
+            return key_sql, local_sql
+        if transport.narrows(local, connection):
+            # The far database tells 'ann' from 'ANN': byte for byte on both sides.
+            return transport.exact_sql(key_sql, connection), transport.exact_sql(local_sql, connection)
+        # Both compare under a collation: the local column's own, which the
+        # carried keys (of the derived table's default collation) take.
+        charset, collation = _column_collation(connection, local)
+        return f"CONVERT({key_sql} USING {charset}) COLLATE {collation}", local_sql
+
     def fields(self) -> list:
         far_model, _attname, key_field, _column, _name = _ends(self.crossing)
         out = [key_field]
@@ -144,7 +160,7 @@ class ForwardSource:
     def rows(self, compiler, connection) -> list:
         far_model, far_key, _key_field, _column, _name = _ends(self.crossing)
         fields = self.fields()
-        keys = _needed_keys(compiler, self.key_path, self.describe())
+        keys = _needed_keys(compiler, self.key_path, self._local_key_field(), self.describe())
         if not keys:
             return []
         alias = routing.home_alias(far_model, compiler.using, "db_for_read")
@@ -183,6 +199,27 @@ class ForwardSource:
         ]
 
 
+def _column_collation(connection, field) -> tuple[str, str]:
+    """Return ``(character set, collation)`` of ``field``'s column on MySQL (read once)."""
+    cache = connection.__dict__.setdefault("crossdb_collations", {})
+    key = (field.model._meta.db_table, field.column)
+    if key not in cache:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND COLUMN_NAME = %s",
+                key,
+            )
+            found = cursor.fetchone()
+        if not found or not all(found) or not all(part.isidentifier() for part in found):
+            raise CrossDatabaseQueryError(
+                f"{field.model._meta.label}.{field.name}: the collation of its column could not "
+                "be read, so keys read on the other database cannot be compared with it."
+            )
+        cache[key] = found
+    return cache[key]
+
+
 def _ranked(values, ranks) -> list:
     """Return each value as ``"<rank><one value of that rank>"`` (None stays None)."""
     # Values the far database holds equal share a rank; one spelling stands for them.
@@ -197,7 +234,7 @@ def _ranked(values, ranks) -> list:
 
 
 def _reads_derived(node) -> bool:
-    if isinstance(node, DerivedColumn) or isinstance(node, CrossDatabaseIdsLookup):
+    if isinstance(node, DerivedColumn):
         return True
     children = getattr(node, "children", None)
     if children is None:
@@ -205,11 +242,13 @@ def _reads_derived(node) -> bool:
     return any(child is not None and _reads_derived(child) for child in children)
 
 
-def _needed_keys(compiler, key_path, description) -> list:
+def _needed_keys(compiler, key_path, key_field, description) -> list:
     """Return the distinct keys of the rows the local query selects (its WHERE part).
 
-    A condition across another database (an id set) or on a far column is
-    left out, not evaluated twice: the keys of every row then, a superset.
+    A condition across another database (an id set) is evaluated again, one
+    more query on its alias, rather than left out: a selective search must
+    not read, nor be refused for, the far rows of the whole table.  One that
+    reads a derived table is left out (the keys of every row, a superset).
     """
     query = compiler.query
     where, _having, _qualify = query.where.split_having_qualify(
@@ -227,7 +266,9 @@ def _needed_keys(compiler, key_path, description) -> list:
     inner.set_annotation_mask(())
     inner.combinator = None
     queryset = QuerySet(model=inner.model, query=inner, using=compiler.using)
-    values = queryset.values_list(key_path, flat=True).distinct()
+    # Collation twins ('ann', 'ANN') are distinct keys when the far database tells them apart.
+    key = transport.ExactKey(F(key_path), key_field)
+    values = queryset.values_list(key, flat=True).distinct()
     limit = getattr(settings, "CROSSDB_MAX_IDS", None)
     keys = [key for key in (values[: limit + 1] if limit is not None else values) if key is not None]
     if limit is not None and len(keys) > limit:
