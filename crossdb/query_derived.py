@@ -36,7 +36,10 @@ class DerivedJoin:
 
     ``source`` provides ``fields()`` (the key's field, then each value
     column's) and ``rows(compiler, connection)`` (rows converted for
-    ``connection``, keys first), and ``describe()`` for errors.
+    ``connection``, keys first), and ``describe()`` for errors; optionally
+    ``key_comparison(key_sql, local_sql, connection)``, returning both sides
+    of the ON condition as they must be compared (else ``string_key()``
+    decides the MySQL/MariaDB byte-for-byte comparison).
     """
 
     join_type = LOUTER

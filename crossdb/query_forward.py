@@ -64,7 +64,8 @@ RANK_WIDTH = 10
 def _error(model, what, why) -> CrossDatabaseQueryError:
     return CrossDatabaseQueryError(
         f"{model._meta.label}: {what} {why} Read the related rows with their own query "
-        "(a queryset of the related model) and combine in Python (see docs/limitations.rst)."
+        "(prefetch_related(), or a queryset of the related model on its own database) and "
+        "combine in Python (see docs/limitations.rst)."
     )
 
 
@@ -224,13 +225,10 @@ def _ranked(values, ranks) -> list:
     """Return each value as ``"<rank><one value of that rank>"`` (None stays None)."""
     # Values the far database holds equal share a rank; one spelling stands for them.
     spelling = {}
-    out = []
     for value, rank in zip(values, ranks, strict=True):
-        if value is None:
-            out.append(None)
-            continue
-        out.append(f"{rank:0{RANK_WIDTH}d}{spelling.setdefault(rank, value)}")
-    return out
+        if value is not None and rank not in spelling:
+            spelling[rank] = str(rank).zfill(RANK_WIDTH) + value
+    return [None if value is None else spelling[rank] for value, rank in zip(values, ranks)]
 
 
 def _reads_derived(node) -> bool:

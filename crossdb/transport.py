@@ -421,7 +421,12 @@ def _pairs_table(
     engine = " ENGINE=InnoDB" if engine is None else engine
     with connection.cursor() as cursor:
         while len(tables) >= _KEPT_PAIR_TABLES:
-            cursor.execute(f"DROP {temporary} TABLE IF EXISTS {tables.pop(0)}")
+            # SQLite has no DROP TEMP TABLE: a temporary table is dropped by its schema.
+            old = tables.pop(0)
+            if temporary == "TEMP":
+                cursor.execute(f"DROP TABLE IF EXISTS temp.{old}")
+            else:
+                cursor.execute(f"DROP {temporary} TABLE IF EXISTS {old}")
         cursor.execute(f"CREATE {temporary} TABLE {name} ({columns}, {index}){engine}")
         tables.append(name)
         if json_rows is not None:

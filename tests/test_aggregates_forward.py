@@ -420,6 +420,10 @@ REFUSED = {
         ),
         "third database",
     ),
+    "a_third_database_aggregated": (
+        lambda: Post.objects.aggregate(m=Max("author__shop_profile__nickname")),
+        "third database",
+    ),
     "distinct_values": (
         lambda: list(Post.objects.values("author__username").distinct()),
         "distinct",
@@ -527,3 +531,15 @@ def test_string_keys_compare_as_the_far_database_compares():
         assert got == {keys[0].pk: 1, keys[1].pk: 2, keys[2].pk: 3}
     else:
         assert got == {keys[0].pk: 6}
+
+
+def test_many_pair_tables_on_one_connection(monkeypatch):
+    """Past the pair tables a connection keeps, the oldest are dropped (SQLite: temp.<name>)."""
+    from crossdb import transport
+
+    monkeypatch.setattr(transport, "MYSQL_PAIRS_TABLE_ROWS", 1)
+    monkeypatch.setattr(transport, "SQLITE_PAIRS_TABLE_ROWS", 1)
+    build_world()
+    for _round in range(transport._KEPT_PAIR_TABLES + 2):
+        got, twin = both(GROUPED["two_relations"])
+        assert got == twin
