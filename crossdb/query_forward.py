@@ -141,7 +141,9 @@ class ForwardSource:
             return key_sql, local_sql
         if transport.narrows(local, connection):
             # The far database tells 'ann' from 'ANN': byte for byte on both sides.
-            return transport.exact_sql(key_sql, connection), transport.exact_sql(local_sql, connection)
+            return transport.exact_sql(key_sql, connection), transport.exact_sql(
+                local_sql, connection
+            )
         # Both compare under a collation: the local column's own, which the
         # carried keys (of the derived table's default collation) take.
         charset, collation = _column_collation(connection, local)
@@ -228,7 +230,8 @@ def _ranked(values, ranks) -> list:
     for value, rank in zip(values, ranks, strict=True):
         if value is not None and rank not in spelling:
             spelling[rank] = str(rank).zfill(RANK_WIDTH) + value
-    return [None if value is None else spelling[rank] for value, rank in zip(values, ranks)]
+    pairs = zip(values, ranks, strict=True)
+    return [None if value is None else spelling[rank] for value, rank in pairs]
 
 
 def _reads_derived(node) -> bool:
@@ -268,7 +271,9 @@ def _needed_keys(compiler, key_path, key_field, description) -> list:
     key = transport.ExactKey(F(key_path), key_field)
     values = queryset.values_list(key, flat=True).distinct()
     limit = getattr(settings, "CROSSDB_MAX_IDS", None)
-    keys = [key for key in (values[: limit + 1] if limit is not None else values) if key is not None]
+    keys = [
+        key for key in (values[: limit + 1] if limit is not None else values) if key is not None
+    ]
     if limit is not None and len(keys) > limit:
         raise CrossDatabaseLimitError(
             f"{description} needs the rows of more than {limit} keys on the other database, "
@@ -304,7 +309,7 @@ def _check_path(model, name, crossing) -> None:
     far_model = crossing.field.related_model
     if crossing.multi_valued:
         raise _error(model, f"{name!r}", "crosses to several rows of another database.")
-    if find_crossing(far_model, crossing.rest) is not None:
+    if crossing.rest and find_crossing(far_model, crossing.rest) is not None:
         raise _error(
             model,
             f"{name!r}",
@@ -321,8 +326,9 @@ def far_column(query, model, name, crossing, *, raw=False):
     """
     _check_path(model, name, crossing)
     far_model = crossing.field.related_model
-    field = final_field(far_model, crossing.rest)
-    column = FarColumn(crossing.rest, _is_string(field))
+    path = crossing.rest or "pk"  # values("shop_profile"): the related row's key
+    field = final_field(far_model, path)
+    column = FarColumn(path, _is_string(field))
     parent = _parent_alias(query, crossing)
     for alias, join in query.alias_map.items():
         if (

@@ -56,7 +56,9 @@ def plan(model, fields, known=()):
     """
     local, crossing_of = [], {}
     for name in fields:
-        crossing = find_crossing(model, name) if isinstance(name, str) and name not in known else None
+        crossing = (
+            find_crossing(model, name) if isinstance(name, str) and name not in known else None
+        )
         if crossing is None:
             local.append(name)
             continue

@@ -141,15 +141,15 @@ GROUPED = {
         ).annotate(n=Count("id"))
     ),
     "count": lambda m: m(Post).objects.values("author__username").annotate(n=Count("id")).count(),
-    "aggregate_over_groups": lambda m: m(Post)
-    .objects.values("editor__username")
-    .annotate(n=Count("id"))
-    .aggregate(most=Max("n"), groups=Count("n")),
-    "exists": lambda m: m(Post)
-    .objects.values("author__username")
-    .annotate(n=Count("id"))
-    .filter(n__gt=1)
-    .exists(),
+    "aggregate_over_groups": lambda m: (
+        m(Post)
+        .objects.values("editor__username")
+        .annotate(n=Count("id"))
+        .aggregate(most=Max("n"), groups=Count("n"))
+    ),
+    "exists": lambda m: (
+        m(Post).objects.values("author__username").annotate(n=Count("id")).filter(n__gt=1).exists()
+    ),
 }
 ORDERED = {"ordered_by_count", "values_list_flat_order"}
 
@@ -171,9 +171,7 @@ def test_ordering_groups_by_the_far_column(field, descending):
     ordering = f"-{field}" if descending else field
 
     def build(m):
-        return list(
-            m(Post).objects.values(field).annotate(n=Count("id")).order_by(ordering, "n")
-        )
+        return list(m(Post).objects.values(field).annotate(n=Count("id")).order_by(ordering, "n"))
 
     got, twin = both(build, ordered=True)
     assert got == twin
@@ -182,7 +180,9 @@ def test_ordering_groups_by_the_far_column(field, descending):
 def test_grouping_reads_the_far_rows_of_the_needed_keys_only(queries):
     build_world()
     User.objects.create(username="unposted")
-    queryset = Post.objects.filter(published=True).values("author__username").annotate(n=Count("id"))
+    queryset = (
+        Post.objects.filter(published=True).values("author__username").annotate(n=Count("id"))
+    )
     with queries() as q:
         got = sorted((row["author__username"], row["n"]) for row in queryset)
     assert got == [("ann", 1), ("bob", 1), ("cat", 2)]
@@ -226,9 +226,7 @@ def test_an_empty_far_side():
         "c": 0,
     }
     assert Post.objects.none().aggregate(m=Max("author__last_login")) == {"m": None}
-    assert Post.objects.filter(title="nothing").aggregate(m=Max("author__username")) == {
-        "m": None
-    }
+    assert Post.objects.filter(title="nothing").aggregate(m=Max("author__username")) == {"m": None}
 
 
 def test_the_needed_keys_are_bounded_by_crossdb_max_ids():
@@ -328,12 +326,16 @@ AGGREGATES = {
     "filter_across": lambda m: m(Mention).objects.aggregate(
         s=Sum("post__score", filter=Q(post__published=True))
     ),
-    "filtered_queryset": lambda m: m(Post)
-    .objects.filter(published=True)
-    .aggregate(m=Max("editor__last_login"), lo=Min("author__email")),
-    "sliced_queryset": lambda m: m(Post)
-    .objects.order_by("title")[:3]
-    .aggregate(m=Max("author__username"), c=Count("editor__username")),
+    "filtered_queryset": lambda m: (
+        m(Post)
+        .objects.filter(published=True)
+        .aggregate(m=Max("editor__last_login"), lo=Min("author__email"))
+    ),
+    "sliced_queryset": lambda m: (
+        m(Post)
+        .objects.order_by("title")[:3]
+        .aggregate(m=Max("author__username"), c=Count("editor__username"))
+    ),
     "across_a_local_relation": lambda m: m(Comment).objects.aggregate(
         hi=Max("post__author__username"), n=Count("post__author__email", distinct=True)
     ),
@@ -341,13 +343,15 @@ AGGREGATES = {
         hi=Max("comments__author__username"), n=Count("comments__author__last_login")
     ),
     "annotate_per_row": lambda m: list(
-        m(Post).objects.annotate(m=Max("author__last_login"), u=Min("editor__username"))
+        m(Post)
+        .objects.annotate(m=Max("author__last_login"), u=Min("editor__username"))
         .values_list("title", "m", "u")
     ),
     "annotate_having": lambda m: list(
-        m(Post).objects.annotate(u=Max("author__username")).filter(u__gt="b").values_list(
-            "title", "u"
-        )
+        m(Post)
+        .objects.annotate(u=Max("author__username"))
+        .filter(u__gt="b")
+        .values_list("title", "u")
     ),
     "annotate_ordered": lambda m: list(
         m(Mention)
@@ -415,9 +419,7 @@ REFUSED = {
     ),
     "sum_of_a_string": (lambda: Post.objects.aggregate(s=Sum("author__username")), "Count()"),
     "a_third_database": (
-        lambda: list(
-            Post.objects.values("author__shop_profile__nickname").annotate(n=Count("id"))
-        ),
+        lambda: list(Post.objects.values("author__shop_profile__nickname").annotate(n=Count("id"))),
         "third database",
     ),
     "a_third_database_aggregated": (
@@ -505,9 +507,7 @@ def test_generated_groupings_match_the_twin(users, posts, grouping):
     else:
 
         def spelled(rows):
-            return sorted(
-                (tuple(_spelled(v) for v in row.values()) for row in rows), key=_key
-            )
+            return sorted((tuple(_spelled(v) for v in row.values()) for row in rows), key=_key)
 
         assert spelled(got) == spelled(twin)
 
