@@ -268,7 +268,8 @@ def _needed_keys(compiler, key_path, key_field, description) -> list:
     inner.combinator = None
     queryset = QuerySet(model=inner.model, query=inner, using=compiler.using)
     # Collation twins ('ann', 'ANN') are distinct keys when the far database tells them apart.
-    key = transport.ExactKey(F(key_path), key_field)
+    exact = transport.narrows(key_field, connections[compiler.using])
+    key = transport.ExactKey(F(key_path), key_field) if exact else key_path
     values = queryset.values_list(key, flat=True).distinct()
     limit = getattr(settings, "CROSSDB_MAX_IDS", None)
     keys = [
