@@ -163,10 +163,14 @@ class ForwardSource:
     def rows(self, compiler, connection) -> list:
         far_model, far_key, _key_field, _column, _name = _ends(self.crossing)
         fields = self.fields()
-        keys = _needed_keys(compiler, self.key_path, self._local_key_field(), self.describe())
+        # A subquery's compiler has no alias of its own (Query.as_sql): its connection's.
+        using = compiler.using or connection.alias
+        keys = _needed_keys(
+            compiler, using, self.key_path, self._local_key_field(), self.describe()
+        )
         if not keys:
             return []
-        alias = routing.home_alias(far_model, compiler.using, "db_for_read")
+        alias = routing.home_alias(far_model, using, "db_for_read")
         queryset = far_model._base_manager.db_manager(alias).filter(ids_in(far_key, keys))
         names = {}  # far path or rank -> position in the far row
         ranks = {}
@@ -243,7 +247,7 @@ def _reads_derived(node) -> bool:
     return any(child is not None and _reads_derived(child) for child in children)
 
 
-def _needed_keys(compiler, key_path, key_field, description) -> list:
+def _needed_keys(compiler, using, key_path, key_field, description) -> list:
     """Return the distinct keys of the rows the local query selects (its WHERE part).
 
     A condition across another database (an id set) is evaluated again, one
@@ -266,9 +270,9 @@ def _needed_keys(compiler, key_path, key_field, description) -> list:
     inner.group_by = None
     inner.set_annotation_mask(())
     inner.combinator = None
-    queryset = QuerySet(model=inner.model, query=inner, using=compiler.using)
+    queryset = QuerySet(model=inner.model, query=inner, using=using)
     # Collation twins ('ann', 'ANN') are distinct keys when the far database tells them apart.
-    exact = transport.narrows(key_field, connections[compiler.using])
+    exact = transport.narrows(key_field, connections[using])
     key = transport.ExactKey(F(key_path), key_field) if exact else key_path
     values = queryset.values_list(key, flat=True).distinct()
     limit = getattr(settings, "CROSSDB_MAX_IDS", None)

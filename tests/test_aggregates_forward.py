@@ -353,6 +353,27 @@ AGGREGATES = {
         .filter(u__gt="b")
         .values_list("title", "u")
     ),
+    "in_a_subquery": lambda m: sorted(
+        m(Post)
+        .objects.filter(
+            pk__in=m(Post)
+            .objects.annotate(c=Count("author__username", filter=Q(editor__is_staff=False)))
+            .filter(c__gt=0)
+            .values("pk")
+        )
+        .values_list("title", flat=True)
+    ),
+    "in_an_aggregate_filter_subquery": lambda m: m(Post).objects.aggregate(
+        n=Count(
+            "pk",
+            filter=Q(
+                pk__in=m(Post)
+                .objects.annotate(u=Max("editor__username"))
+                .filter(u__isnull=False)
+                .values("pk")
+            ),
+        )
+    ),
     "annotate_ordered": lambda m: list(
         m(Mention)
         .objects.annotate(s=Sum("post__score"))
