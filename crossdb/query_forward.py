@@ -126,8 +126,8 @@ class ForwardSource:
         return f"{self.model._meta.label}.{self.key_path} (columns read across)"
 
     def string_key(self) -> bool:
-        field = self.crossing.field
-        local = field.field if self.crossing.reverse else field
+        # DerivedJoin asks key_comparison() first; this answers the same for the MySQL case.
+        local = self._local_key_field()
         return transport.narrows(local, connections[routing.db_for_read(local.model)])
 
     def _local_key_field(self):
