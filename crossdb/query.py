@@ -6,7 +6,9 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
 
 - ``Aggregate.resolve_expression``: ``Count``/``Sum``/``Avg``/``Min``/``Max``
   across a reverse crossdb relation read a derived table of values computed
-  on the far alias (``crossdb.query_aggregates``);
+  on the far alias (``crossdb.query_aggregates``); over far columns across a
+  forward single-valued relation (``Max("author__last_login")``) they read a
+  derived table of the far rows (``crossdb.query_forward``);
 - ``Exists.resolve_expression``: ``Exists()``/``~Exists()`` correlated by a
   crossdb key become a test of the key against ids read on the other alias
   (``crossdb.query_exists``);
@@ -21,8 +23,9 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
   by its rank on the far alias (``crossdb.query_order``);
 - ``QuerySet._values``, ``values``, ``values_list``, ``Query.add_distinct_fields``
   and ``set_group_by``: fields across a single-valued relation are read on
-  their own alias, or refused where that would change the answer
-  (``crossdb.query_values``);
+  their own alias, grouped by through a derived table of the far rows
+  (``values("author__username").annotate(...)``, ``crossdb.query_forward``),
+  or refused where that would change the answer (``crossdb.query_values``);
 - ``Query.names_to_path``, ``Query.resolve_expression``, ``Join.as_sql`` and
   the compiler's ``select_related_descend``: everything else that would reach
   across raises ``CrossDatabaseQueryError`` (``crossdb.query_guard``);

@@ -56,7 +56,7 @@ from django.db.models.expressions import Expression, ExpressionWrapper, Func
 from django.db.models.functions import Cast, Coalesce
 from django.db.models.sql.constants import MULTI
 
-from crossdb import django_versions, routing, transport
+from crossdb import django_versions, query_forward, routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.lookups import ids_in
 from crossdb.m2m import paths as m2m_paths
@@ -527,6 +527,10 @@ def checked_aggregate_resolve(original):
     def resolve_expression(
         self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False
     ):
+        # Over far columns of a forward relation: crossdb.query_forward.
+        forward = query_forward.forward_aggregate(self, query)
+        if forward is not None:
+            return forward.resolve_expression(query, allow_joins, reuse, summarize, for_save)
         model = getattr(query, "model", None)
         found = _crossing_of(model, self) if model is not None else None
         if found is None:

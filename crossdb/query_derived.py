@@ -36,7 +36,10 @@ class DerivedJoin:
 
     ``source`` provides ``fields()`` (the key's field, then each value
     column's) and ``rows(compiler, connection)`` (rows converted for
-    ``connection``, keys first), and ``describe()`` for errors.
+    ``connection``, keys first), and ``describe()`` for errors; optionally
+    ``key_comparison(key_sql, local_sql, connection)``, returning both sides
+    of the ON condition as they must be compared (else ``string_key()``
+    decides the MySQL/MariaDB byte-for-byte comparison).
     """
 
     join_type = LOUTER
@@ -69,7 +72,11 @@ class DerivedJoin:
         from_sql, params = rendered
         key_sql = f"{alias_sql}.{connection.ops.quote_name('k')}"
         local_sql = f"{quote(self.parent_alias)}.{connection.ops.quote_name(self.key_column)}"
-        if connection.vendor == "mysql" and self.source.string_key():
+        compare = getattr(self.source, "key_comparison", None)
+        if compare is not None:
+            # The source says how its keys compare with the local column.
+            key_sql, local_sql = compare(key_sql, local_sql, connection)
+        elif connection.vendor == "mysql" and self.source.string_key():
             # Keys compare as the other database compared them: byte for byte.
             key_sql = transport.exact_sql(key_sql, connection)
             local_sql = transport.exact_sql(local_sql, connection)

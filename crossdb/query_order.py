@@ -25,7 +25,7 @@ from django.db.models import Count, F, IntegerField, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import Expression, OrderBy
 
-from crossdb import routing, transport
+from crossdb import query_forward, routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.fields import is_crossdb_field
 from crossdb.lookups import ids_in
@@ -258,7 +258,15 @@ def order_by_seam(original):
     """Wrap ``QuerySet.order_by``: order by a column across through its rank."""
 
     def order_by(self, *field_names):
-        return original(self, *(out for item in field_names for out in _ordering(self.model, item)))
+        grouped = query_forward.far_orderings(self.query, field_names)
+        return original(
+            self,
+            *(
+                grouped.get(index) or out
+                for index, item in enumerate(field_names)
+                for out in ([None] if index in grouped else _ordering(self.model, item))
+            ),
+        )
 
     order_by.crossdb_original = original
     return order_by

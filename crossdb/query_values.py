@@ -28,7 +28,7 @@ from django.db.models.query import (
 )
 from django.db.models.utils import create_namedtuple_class
 
-from crossdb import routing
+from crossdb import query_forward, routing
 from crossdb.exceptions import CrossDatabaseQueryError
 from crossdb.lookups import ids_in
 from crossdb.query_lookups import find_crossing
@@ -49,11 +49,16 @@ def _error(model, field, why):
     )
 
 
-def plan(model, fields):
-    """Return ``(fields for the local query, {field: (local key, crossing)})``."""
+def plan(model, fields, known=()):
+    """Return ``(fields for the local query, {field: (local key, crossing)})``.
+
+    Names in ``known`` (annotations, such as far columns already grouped by) stay local.
+    """
     local, crossing_of = [], {}
     for name in fields:
-        crossing = find_crossing(model, name) if isinstance(name, str) else None
+        crossing = (
+            find_crossing(model, name) if isinstance(name, str) and name not in known else None
+        )
         if crossing is None:
             local.append(name)
             continue
@@ -113,6 +118,11 @@ class CrossDatabaseValuesIterable(BaseIterable):
     def __iter__(self):
         queryset = self.queryset
         query = queryset.query
+        if not getattr(query, "crossdb_values", None):
+            # Grouped by the far values (crossdb.query_forward): Django's own rows.
+            django_iterable = _DJANGO_ITERABLES[self.shape]
+            yield from django_iterable(queryset, self.chunked_fetch, self.chunk_size)
+            return
         refuse_if_combined(query)
         fields, crossing_of = query.crossdb_output, query.crossdb_values
         compiler = query.get_compiler(queryset.db)
@@ -184,6 +194,7 @@ def _iterable_for(shape):
 
 
 _ITERABLES = {shape: _iterable_for(shape) for shape in _SHAPES.values()}
+_DJANGO_ITERABLES = {shape: iterable for iterable, shape in _SHAPES.items()}
 # Module attributes, so that a pickled queryset finds its iterable class by name.
 globals().update({iterable.__name__: iterable for iterable in _ITERABLES.values()})
 
@@ -192,7 +203,7 @@ def values_seam(original):
     """Wrap ``QuerySet._values``: put local keys in place of fields across."""
 
     def _values(self, *fields, **expressions):
-        local, crossing_of = plan(self.model, fields)
+        local, crossing_of = plan(self.model, fields, self.query.annotations)
         if not crossing_of:
             clone = original(self, *fields, **expressions)
             clone.query.crossdb_values = None
@@ -227,6 +238,9 @@ def combine_seam(original):
     """Wrap a Query method that groups or de-duplicates: refuse it over far columns."""
 
     def combined(self, *args, **kwargs):
+        if original.__name__ == "set_group_by" and getattr(self, "crossdb_values", None):
+            # values(<far field>).annotate(<aggregate>): group by the far values.
+            query_forward.group_by_far_values(self)
         result = original(self, *args, **kwargs)
         refuse_if_combined(self)
         return result

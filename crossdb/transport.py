@@ -439,7 +439,12 @@ def _pairs_table(
     engine = " ENGINE=InnoDB" if engine is None else engine
     with connection.cursor() as cursor:
         while len(tables) >= _KEPT_PAIR_TABLES:
-            cursor.execute(f"DROP {temporary} TABLE IF EXISTS {tables.pop(0)}")
+            # SQLite has no DROP TEMP TABLE: a temporary table is dropped by its schema.
+            old = tables.pop(0)
+            if temporary == "TEMP":
+                cursor.execute(f"DROP TABLE IF EXISTS temp.{old}")
+            else:
+                cursor.execute(f"DROP {temporary} TABLE IF EXISTS {old}")
         definition = f"{columns}, {index}" if index else columns
         cursor.execute(f"CREATE {temporary} TABLE {name} ({definition}){engine}")
         tables.append(name)
