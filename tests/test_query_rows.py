@@ -4,7 +4,7 @@ import pickle
 
 import pytest
 from django.contrib.auth.models import User
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 from django.test import override_settings
 
 from crossdb import CrossDatabaseLimitError
@@ -184,3 +184,22 @@ def test_the_query_text_and_lazy_querysets():
     Post.objects.create(title="new", score=9, author=User.objects.get(username="eve"))
     # Read when evaluated, not when built.
     assert names(queryset.order_by("pk")).count("eve") == 1
+
+
+def test_joined_rows_meet_grouping_and_aggregates_across():
+    build_world()
+    mentioned = Post.objects.filter(mentions__text__startswith="m")
+    twin_mentioned = TwinPost.objects.filter(mentions__text__startswith="m")
+    by_author = mentioned.values("author__username").annotate(n=Count("id"))
+    twin_by_author = twin_mentioned.values("author__username").annotate(n=Count("id"))
+    assert list(by_author.order_by("author__username")) == list(
+        twin_by_author.order_by("author__username")
+    )
+    summary = {"last": Max("author__username"), "rows": Count("id")}
+    assert mentioned.aggregate(**summary) == twin_mentioned.aggregate(**summary)
+    # A join of far rows beside an aggregate across another relation.
+    users = User.objects.filter(blog_posts__score__gte=1).annotate(n=Count("shop_profile"))
+    twin = User.objects.filter(twin_posts__score__gte=1).annotate(n=Count("shop_profile"))
+    assert list(users.order_by("pk").values_list("username", "n")) == list(
+        twin.order_by("pk").values_list("username", "n")
+    )
