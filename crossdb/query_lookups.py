@@ -235,7 +235,9 @@ def crossing_condition(
         # Django's JOIN gives a local row per related row: joined, not an id set.
         if join == "rows":
             condition = Q(
-                query_rows.joined_rows(manager, far_q, far_key, key_field, description, key_path)
+                query_rows.joined_rows(
+                    manager, far_q, far_key, key_field, description, key_path, crossing.key
+                )
             )
             if null_row_matches and (
                 no_row := _no_far_row(model, crossing, manager, far_key, local_key)
@@ -245,7 +247,9 @@ def crossing_condition(
         # ORed: one join of every far row for all of the call's conditions on it.
         source = shared.get(crossing.key) if shared is not None else None
         if source is None:
-            source = query_rows.FarRowsSource(manager, far_key, key_field, description)
+            source = query_rows.FarRowsSource(
+                manager, far_key, key_field, description, None, crossing.key
+            )
             if shared is not None:
                 shared[crossing.key] = source
         return Q(

@@ -25,7 +25,7 @@ from django.db.models import Count, F, IntegerField, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import Expression, OrderBy
 
-from crossdb import query_forward, routing, transport
+from crossdb import query_forward, query_per_row, routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.fields import is_crossdb_field
 from crossdb.lookups import ids_in
@@ -248,8 +248,12 @@ def _ordering(model, item):
             expanded.extend(_ordering(model, f"-{path}" if part_descending else path))
         return expanded
     crossing = find_crossing(model, name)
-    if crossing is None or crossing.multi_valued:
-        return [item]  # Django's own, or the path check's error
+    if crossing is not None and crossing.multi_valued:
+        # A row per related row (crossdb.query_per_row), or the path check's error.
+        per_row = query_per_row.ordering(model, item)
+        return [item if per_row is None else per_row]
+    if crossing is None:
+        return [item]  # Django's own
     rank = CrossDatabaseRank(model, name, crossing, descending, nulls)
     return [rank.desc() if descending else rank.asc()]
 

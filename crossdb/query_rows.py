@@ -31,7 +31,9 @@ Negated conditions are not joined: Django answers them with a subquery
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, CharField, F, IntegerField, Q, Value, When
+from django.db.models.expressions import Window
+from django.db.models.functions import DenseRank
 from django.db.models.expressions import Expression
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact, IsNull
@@ -41,30 +43,31 @@ from crossdb import transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_ids import CrossDatabaseIds
-from crossdb.query_paths import find_crossing
-
-#: The far condition's truth per far row, in the OR form (v0).
-_MATCHED = "v0"
-
+from crossdb.lookups import ids_in
+from crossdb.query_forward import RANK_WIDTH, _needed_keys, _plain_field
+from crossdb.query_paths import final_field, find_crossing
 
 class FarRowsSource:
     """The key of each far row a condition selects, or of every far row with truths.
 
     What ``DerivedJoin`` asks of a source.  ``far`` is a ``CrossDatabaseIds``
-    over ``values_list(<far key>[, <truth>, ...])``, routed as a lookup
-    across is and pickled without being read.  Compared by identity: two
-    ``filter()`` calls are two joins, even with equal conditions.
+    over ``values_list(<far key>, <truths>..., <values>...)``, routed as a
+    lookup across is and pickled without being read.  Compared by identity:
+    two ``filter()`` calls are two joins, even with equal conditions.
 
-    Without truths, ``condition`` selects the far rows.  With truths (the
-    ORed form), every far row is read with one 0/1 column per condition of
-    the same ``filter()`` call on the relation (they share Django's join);
-    ``add_truth()`` adds them while the call's Q is rewritten, and the far
-    queryset is built when first read.
+    Without truths, ``condition`` selects the far rows (``Q()``: every one).
+    With truths (the ORed form), every far row is read with one 0/1 column per
+    condition of the same ``filter()`` call on the relation (they share
+    Django's join); ``add_truth()`` adds them while the call's Q is rewritten.
+    ``values`` are far columns read per row (``order_by()``/``values()``
+    across, ``crossdb.query_per_row``); ``with_value()`` returns a copy with
+    one more, since clones of a query share their joins.  The far queryset is
+    built when first read.
     """
 
     unique_keys = False
 
-    def __init__(self, manager, far_key, key_field, description, condition=None):
+    def __init__(self, manager, far_key, key_field, description, condition=None, relation=None):
         self.manager = manager
         self.far_model = manager.model
         self.far_key = far_key
@@ -72,7 +75,15 @@ class FarRowsSource:
         self.description = description
         self.condition = condition
         self.with_truth = condition is None
-        self.truths: list = []
+        # Crossing.key of the relation: order_by()/values() reuse its join.
+        self.relation = relation
+        # In order, each column after the key: ("truth", Q) or ("value", FarValue).
+        self.columns: list = []
+        # The truth column JoinedRowLookup tests once combined with | (every_row()).
+        self.converted_truth = None
+        # Every far row (a join order_by()/values() made): read for the local keys only.
+        self.every = False
+        self.local_key_path = None
         self._far = None
 
     def every_row(self):
@@ -82,44 +93,71 @@ class FarRowsSource:
                 f"{self.describe()}: a query loaded from a pickle and then combined with | "
                 "cannot be rewritten again; combine the querysets before pickling them."
             )
-        source = FarRowsSource(self.manager, self.far_key, self.key_field_, self.description)
-        source.add_truth(self.condition, self.description)
+        source = FarRowsSource(
+            self.manager, self.far_key, self.key_field_, self.description, None, self.relation
+        )
+        # The values keep their columns; the truth comes after them.
+        source.columns = list(self.columns)
+        source.converted_truth = source.add_truth(self.condition, self.description)
         return source
+
+    def with_value(self, value) -> tuple:
+        """Return ``(source, column name)`` of a source reading ``value`` (a FarValue) too."""
+        if ("value", value) in self.columns:
+            return self, f"v{self.columns.index(('value', value))}"
+        if self.manager is None:
+            raise CrossDatabaseQueryError(
+                f"{self.describe()}: a query loaded from a pickle cannot read more columns "
+                "across; add order_by()/values() before pickling it."
+            )
+        source = FarRowsSource.__new__(FarRowsSource)
+        source.__dict__.update(self.__dict__)
+        source.columns = [*self.columns, ("value", value)]
+        source._far = None
+        return source, f"v{len(self.columns)}"
 
     def add_truth(self, condition, description) -> str:
         """Return the column (v0, v1...) holding ``condition``'s truth on each far row."""
-        self.truths.append(condition)
+        self.columns.append(("truth", condition))
         if description not in self.description:
             self.description = f"{self.description} and {description}"
-        return f"v{len(self.truths) - 1}"
+        return f"v{len(self.columns) - 1}"
 
     @property
     def far(self) -> CrossDatabaseIds:
         if self._far is None:
             queryset = self.manager.filter(**{f"{self.far_key}__isnull": False}).order_by()
+            names = []
             if not self.with_truth:
-                queryset = queryset.filter(self.condition).values_list(self.far_key, flat=True)
-            else:
+                queryset = queryset.filter(self.condition)
+            for index, (kind, item) in enumerate(self.columns):
+                if kind == "value":
+                    names.append(item.path)
+                    if item.ranked:
+                        # The far database's order and equality: a dense rank.
+                        rank = f"crossdb_rank_{index}"
+                        queryset = queryset.annotate(
+                            **{rank: Window(DenseRank(), order_by=F(item.path).asc())}
+                        )
+                        names.append(rank)
+                    continue
+                names.append(f"crossdb_matched_{index}")
+                truth = item
+                if _crosses_to_many(self.far_model, truth):
+                    # Crossing again to many rows: tested per far row with a
+                    # subquery (a When() across would be refused); a far
+                    # row counts once however many rows it matches there.
+                    truth = Q(pk__in=self.manager.filter(truth).values("pk"))
                 # Unknown reads as false, which it is under AND and OR alike
                 # (negated conditions are not joined).
-                names = []
-                for index, truth in enumerate(self.truths):
-                    names.append(f"crossdb_matched_{index}")
-                    if _crosses_to_many(self.far_model, truth):
-                        # Crossing again to many rows: tested per far row with a
-                        # subquery (a When() across would be refused); a far
-                        # row counts once however many rows it matches there.
-                        truth = Q(pk__in=self.manager.filter(truth).values("pk"))
-                    queryset = queryset.annotate(
-                        **{
-                            names[-1]: Case(
-                                When(truth, then=Value(1)),
-                                default=Value(0),
-                                output_field=IntegerField(),
-                            )
-                        }
-                    )
-                queryset = queryset.values_list(self.far_key, *names)
+                queryset = queryset.annotate(
+                    **{
+                        names[-1]: Case(
+                            When(truth, then=Value(1)), default=Value(0), output_field=IntegerField()
+                        )
+                    }
+                )
+            queryset = queryset.values_list(self.far_key, *names)
             self._far = CrossDatabaseIds(queryset, self.description, routed=True)
         return self._far
 
@@ -127,7 +165,8 @@ class FarRowsSource:
         # A pickled query carries the far query, built; not the manager.
         far = self.far
         state = self.__dict__.copy()
-        state.update(manager=None, condition=None, truths=[None] * len(self.truths), _far=far)
+        columns = [(kind, None if kind == "truth" else item) for kind, item in self.columns]
+        state.update(manager=None, condition=None, columns=columns, _far=far)
         return state
 
     def describe(self) -> str:
@@ -141,11 +180,32 @@ class FarRowsSource:
             transport.STRING_KEYS
         )
 
+    def value_field(self, value):
+        """Return the field of a value column as the derived table holds it."""
+        field = _plain_field(final_field(self.far_model, value.path))
+        if value.ranked:
+            length = getattr(field, "max_length", None)
+            return CharField(max_length=length + RANK_WIDTH if length else None)
+        return field
+
     def fields(self) -> list:
-        return [self.key_field_, *(IntegerField() for _ in self.truths)]
+        return [
+            self.key_field_,
+            *(
+                IntegerField() if kind == "truth" else self.value_field(item)
+                for kind, item in self.columns
+            ),
+        ]
 
     def rows(self, compiler, connection) -> list:
         queryset = self.far.for_outer(compiler.using)
+        if self.every and compiler.query.where.children:
+            # A join for order_by()/values(): the far rows of the local rows' keys.
+            using = compiler.using or connection.alias
+            keys = _needed_keys(
+                compiler, using, self.local_key_path, self.key_field_, self.describe()
+            )
+            queryset = queryset.filter(ids_in(self.far_key, keys))
         limit = getattr(settings, "CROSSDB_MAX_IDS", None)
         far_rows = []
         for row in queryset.iterator(chunk_size=10000):
@@ -156,14 +216,51 @@ class FarRowsSource:
                     f"{queryset.db!r}, more than CROSSDB_MAX_IDS={limit} allows to carry "
                     "to another database. Narrow the condition, or raise CROSSDB_MAX_IDS."
                 )
+        width = 1 + sum(2 if kind == "value" and item.ranked else 1 for kind, item in self.columns)
+        columns = list(zip(*far_rows, strict=True)) if far_rows else [()] * width
         # A key the local column cannot hold matches no local row: dropped.
-        if not self.with_truth:
-            keys = transport.prepare_keys(self.key_field_, connection, far_rows)
-            return [[key] for key in keys if key is not None]
-        keys = transport.prepare_keys(self.key_field_, connection, [row[0] for row in far_rows])
+        keys = transport.prepare_keys(self.key_field_, connection, list(columns[0]))
+        out, position = [], 1
+        for kind, item in self.columns:
+            values = list(columns[position])
+            position += 1
+            if kind == "truth":
+                out.append(values)
+                continue
+            if item.ranked:
+                # Each row keeps its own spelling behind the far rank.
+                ranks = columns[position]
+                values = [
+                    None if value is None else str(rank).zfill(RANK_WIDTH) + value
+                    for value, rank in zip(values, ranks, strict=True)
+                ]
+                position += 1
+            out.append(transport.pair_column(self.value_field(item), connection, values))
         return [
-            [key, *row[1:]] for key, row in zip(keys, far_rows, strict=True) if key is not None
+            [key, *(column[index] for column in out)]
+            for index, key in enumerate(keys)
+            if key is not None
         ]
+
+
+def add_join(query, source, key_path) -> str:
+    """Add a LEFT OUTER JOIN of ``source`` on the local key ``key_path``; return its alias."""
+    info = query.setup_joins(list(key_path), query.get_meta(), query.get_initial_alias())
+    # As Django's filter(author=...): the relation's own join trimmed, its
+    # local column kept.
+    targets, parent, _joins = query.trim_joins(info.targets, info.joins, info.path)
+    alias, _ = query.table_alias(DerivedJoin.table_name, create=True)
+    query.alias_map[alias] = DerivedJoin(source, parent, targets[0].column, alias)
+    return alias
+
+
+def relation_ends(crossing) -> tuple:
+    """Return ``(far key attname, local key field, local key path)`` of a crossing."""
+    field = crossing.field
+    if crossing.reverse:
+        key_field = field.field.target_field
+        return field.field.attname, key_field, (*crossing.prefix, key_field.attname)
+    return field.target_field.attname, field.target_field, (*crossing.prefix, field.name)
 
 
 def _crosses_to_many(model, node) -> bool:
@@ -204,14 +301,7 @@ class JoinedFarRows(Expression):
         for alias, join in query.alias_map.items():
             if isinstance(join, DerivedJoin) and join.source is self.source:
                 return alias
-        info = query.setup_joins(list(self.key_path), query.get_meta(), query.get_initial_alias())
-        # As Django's filter(author=...): the relation's own join trimmed, its
-        # local column kept.
-        targets, parent, _joins = query.trim_joins(info.targets, info.joins, info.path)
-        key_column = targets[0].column
-        alias, _ = query.table_alias(DerivedJoin.table_name, create=True)
-        query.alias_map[alias] = DerivedJoin(self.source, parent, key_column, alias)
-        return alias
+        return add_join(query, self.source, self.key_path)
 
     def resolve_expression(
         self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False
@@ -239,13 +329,11 @@ class JoinedRowLookup(IsNull):
 
     def as_sql(self, compiler, connection):
         join = compiler.query.alias_map.get(self.lhs.alias)
-        if isinstance(join, DerivedJoin) and join.source.with_truth:
-            truth = DerivedColumn(self.lhs.alias, _FIRST_TRUTH, IntegerField())
+        column = getattr(getattr(join, "source", None), "converted_truth", None)
+        if isinstance(join, DerivedJoin) and column is not None:
+            truth = DerivedColumn(self.lhs.alias, column, IntegerField())
             return Exact(truth, 1).as_sql(compiler, connection)
         return super().as_sql(compiler, connection)
-
-
-_FIRST_TRUTH = "v0"
 
 
 def combine_seam(original):
@@ -266,6 +354,7 @@ def combine_seam(original):
                     isinstance(join, DerivedJoin)
                     and isinstance(join.source, FarRowsSource)
                     and not join.source.with_truth
+                    and not join.source.every
                 ):
                     self.alias_map[alias] = join.replaced(join.source.every_row())
         return result
@@ -274,9 +363,9 @@ def combine_seam(original):
     return combine
 
 
-def joined_rows(manager, far_q, far_key, key_field, description, key_path):
+def joined_rows(manager, far_q, far_key, key_field, description, key_path, relation):
     """Return the condition that joins the far rows ``far_q`` selects (ANDed form)."""
-    source = FarRowsSource(manager, far_key, key_field, description, condition=far_q)
+    source = FarRowsSource(manager, far_key, key_field, description, far_q, relation)
     return JoinedFarRows(source, key_path)
 
 

@@ -28,7 +28,7 @@ from django.db.models.query import (
 )
 from django.db.models.utils import create_namedtuple_class
 
-from crossdb import query_forward, routing
+from crossdb import query_forward, query_per_row, routing
 from crossdb.exceptions import CrossDatabaseQueryError
 from crossdb.lookups import ids_in
 from crossdb.query_lookups import find_crossing
@@ -203,6 +203,23 @@ def values_seam(original):
     """Wrap ``QuerySet._values``: put local keys in place of fields across."""
 
     def _values(self, *fields, **expressions):
+        per_row = {
+            name: crossing
+            for name in fields
+            if isinstance(name, str)
+            and name not in self.query.annotations
+            and (crossing := query_per_row.supported(self.model, name)) is not None
+            # values("blog_posts") would be an annotation named as the relation.
+            and crossing.rest
+        }
+        if per_row:
+            # A row per related row: the far value joined, selected by its name.
+            self = self.annotate(
+                **{
+                    name: query_per_row.FarRowValue(self.model, name, crossing)
+                    for name, crossing in per_row.items()
+                }
+            )
         local, crossing_of = plan(self.model, fields, self.query.annotations)
         if not crossing_of:
             clone = original(self, *fields, **expressions)
