@@ -17,6 +17,9 @@ Installed from ``CrossdbConfig.ready()`` (the ``query`` seam of
   across a multi-valued relation they join the far rows, a local row per
   related row (``crossdb.query_rows``), and ``Query.combine`` (``qs1 | qs2``)
   joins every far row then, as Django's promoted join does;
+- ``Query.resolve_ref``: an annotation read from a derived table is refused
+  where Django refuses joined references (``update(x=F("annotation"))``,
+  ``crossdb.query_derived``);
 - ``QuerySet.select_related``: crossdb relations are read on their own alias
   (``crossdb.query_select``);
 - ``QuerySet.order_by``: a column across a single-valued relation is ordered
@@ -46,6 +49,7 @@ from django.db.models.sql.where import ExtraWhere
 
 from crossdb import (
     query_aggregates,
+    query_derived,
     query_exists,
     query_guard,
     query_ids,
@@ -107,6 +111,7 @@ def _rewriting_resolve(original):
 _PATCHES = (
     (Query, "add_q", _rewriting_add_q),
     (Query, "combine", query_rows.combine_seam),
+    (Query, "resolve_ref", query_derived.resolve_ref_seam),
     (Aggregate, "resolve_expression", query_aggregates.checked_aggregate_resolve),
     (Exists, "resolve_expression", query_exists.exists_resolve),
     (Q, "resolve_expression", _rewriting_resolve),

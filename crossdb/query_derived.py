@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+from django.core.exceptions import FieldError
 from django.db.models.expressions import Col
 from django.db.models.sql.constants import LOUTER
 
@@ -148,3 +149,25 @@ class DerivedColumn(Col):
 
     def __repr__(self):
         return f"DerivedColumn({self.alias!r}, {self.target.column!r})"
+
+
+def resolve_ref_seam(original):
+    """Wrap ``Query.resolve_ref``: a derived table is a joined table where joins are refused.
+
+    ``update(name=F("max"))`` with ``max`` an aggregate read from a derived
+    table: Django refuses an annotation over a JOINed table where no join is
+    allowed ("Joined field references are not permitted in this query"),
+    testing ``isinstance(alias_map[alias], Join)``, which a derived table is
+    not; the same refusal is raised for it.
+    """
+
+    def resolve_ref(self, name, allow_joins=True, reuse=None, summarize=False):
+        annotation = self.annotations.get(name)
+        if annotation is not None and not allow_joins:
+            for alias in self._gen_col_aliases([annotation]):
+                if isinstance(self.alias_map.get(alias), DerivedJoin):
+                    raise FieldError("Joined field references are not permitted in this query")
+        return original(self, name, allow_joins, reuse, summarize)
+
+    resolve_ref.crossdb_original = original
+    return resolve_ref

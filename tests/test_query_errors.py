@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import FieldError
 from django.db import NotSupportedError
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, Subquery, When
 
@@ -126,3 +127,18 @@ def test_a_key_whose_target_pk_is_a_relation_stays_local():
             sql = str(Reservation.objects.filter(**{lookup: 1}).query)
             assert "JOIN" not in sql
             assert "restaurant_id" in sql
+
+
+def test_update_from_an_annotation_across_is_djangos_joined_reference_refusal():
+    build_world()
+    twin = TWIN_MODEL[Post]
+    message = "Joined field references are not permitted in this query"
+    with pytest.raises(FieldError, match=message):
+        twin.objects.annotate(m=Max("author__username")).update(title=F("m"))
+    with pytest.raises(FieldError, match=message):
+        Post.objects.annotate(m=Max("author__username")).update(title=F("m"))
+    with pytest.raises(FieldError, match=message):
+        User.objects.annotate(n=Count("blog_posts")).update(first_name=F("n"))
+    assert set(Post.objects.values_list("title", flat=True)) == set(
+        twin.objects.values_list("title", flat=True)
+    )

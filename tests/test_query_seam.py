@@ -39,6 +39,7 @@ def test_installing_twice_wraps_once():
     [
         (Query, "add_q", ["self", "q_object", "reuse_all"]),
         (Query, "combine", ["self", "rhs", "connector"]),
+        (Query, "resolve_ref", ["self", "name", "allow_joins", "reuse", "summarize"]),
         (
             Q,
             "resolve_expression",
@@ -81,6 +82,13 @@ def test_django_still_resolves_a_boolean_expression_into_its_lookup():
     assert "if not isinstance(condition, Lookup):" in source
     # qs1 | qs2 and qs1 ^ qs2 reach Query.combine (query_rows.combine_seam).
     assert "combined.query.combine(other.query, sql.OR)" in inspect.getsource(QuerySet.__or__)
+
+
+def test_django_still_refuses_joined_references_by_testing_for_join():
+    """query_derived.resolve_ref_seam raises the same refusal for a derived table."""
+    source = inspect.getsource(Query.resolve_ref.crossdb_original)
+    assert "isinstance(self.alias_map[alias], Join)" in source
+    assert "Joined field references are not permitted in this query" in source
 
 
 def test_names_to_path_still_reports_the_path_it_walked():
