@@ -207,15 +207,20 @@ class FarRowsSource:
             )
             queryset = queryset.filter(ids_in(self.far_key, keys))
         limit = getattr(settings, "CROSSDB_MAX_IDS", None)
-        far_rows = []
-        for row in queryset.iterator(chunk_size=10000):
-            far_rows.append(row)
-            if limit is not None and len(far_rows) > limit:
-                raise CrossDatabaseLimitError(
-                    f"{self.describe()} joins more than {limit} rows read on database "
-                    f"{queryset.db!r}, more than CROSSDB_MAX_IDS={limit} allows to carry "
-                    "to another database. Narrow the condition, or raise CROSSDB_MAX_IDS."
-                )
+        if not self.columns:
+            # Keys only: read flat, one value per far row.
+            queryset = queryset.values_list(self.far_key, flat=True)
+        # One read past the limit tells that it is exceeded.
+        far_rows = list(queryset[: limit + 1] if limit is not None else queryset)
+        if limit is not None and len(far_rows) > limit:
+            raise CrossDatabaseLimitError(
+                f"{self.describe()} joins more than {limit} rows read on database "
+                f"{queryset.db!r}, more than CROSSDB_MAX_IDS={limit} allows to carry "
+                "to another database. Narrow the condition, or raise CROSSDB_MAX_IDS."
+            )
+        if not self.columns:
+            keys = transport.prepare_keys(self.key_field_, connection, far_rows)
+            return [[key] for key in keys if key is not None]
         width = 1 + sum(2 if kind == "value" and item.ranked else 1 for kind, item in self.columns)
         columns = list(zip(*far_rows, strict=True)) if far_rows else [()] * width
         # A key the local column cannot hold matches no local row: dropped.
@@ -236,11 +241,7 @@ class FarRowsSource:
                 ]
                 position += 1
             out.append(transport.pair_column(self.value_field(item), connection, values))
-        return [
-            [key, *(column[index] for column in out)]
-            for index, key in enumerate(keys)
-            if key is not None
-        ]
+        return [[key, *rest] for key, *rest in zip(keys, *out, strict=True) if key is not None]
 
 
 def add_join(query, source, key_path) -> str:

@@ -372,9 +372,9 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list, unique: b
         return f"unnest({arrays}) AS {alias_sql} ({columns})", params
     if connection.vendor == "sqlite":
         # json_each() would end a key at its NUL; a table takes it as it is.
-        nul = any(isinstance(row[0], str) and "\x00" in row[0] for row in rows)
+        integer = column_field(fields[0]).get_internal_type() in _INTEGER_TYPES
+        nul = not integer and any(isinstance(row[0], str) and "\x00" in row[0] for row in rows)
         if nul or len(rows) > SQLITE_PAIRS_TABLE_ROWS:
-            integer = column_field(fields[0]).get_internal_type() in _INTEGER_TYPES
             types = ["INTEGER" if integer else "", *([""] * (len(fields) - 1))]
             source = None if nul else _json_rows(rows)
             table = _pairs_table(

@@ -26,7 +26,7 @@ from django.db.models import Exists, Max, Min, OuterRef
 from twin.models import TwinPost
 
 from crossdb.deletion.locks import takes_row_locks
-from showcase import bench_aggregates, bench_m2m
+from showcase import bench_aggregates, bench_m2m, bench_rows
 
 User = get_user_model()
 USER_PREFIX = "bench-"
@@ -238,6 +238,7 @@ def operations(
             cleanup=created_cleanup,
         ),
         *bench_aggregates.operations(Operation),
+        *bench_rows.operations(data, Operation),
         Operation("audit of Post.author (all rows)", None, audit),
         *bench_m2m.operations(data, stdout, Operation),
     ]

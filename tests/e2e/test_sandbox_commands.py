@@ -44,8 +44,9 @@ def test_bench_prints_a_row_per_operation(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     rows = [line for line in result.stdout.splitlines() if re.search(r"\d\.\d\dx", line)]
-    # The foreign-key rows, the aggregate rows and the many-to-many rows.
-    assert len(rows) == 16, output
+    # The foreign-key rows, the aggregate rows, the rows per related row and
+    # the many-to-many rows.
+    assert len(rows) == 18, output
     assert "failed" not in output
     assert "(answers differ)" not in output
     assert re.search(r"audit throughput: 300 rows \(30 distinct ids\)", result.stdout), output
