@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import (
+    CharField,
+    TextField,
     Avg,
     BigIntegerField,
     Count,
@@ -56,14 +58,13 @@ from django.db.models.expressions import Expression, ExpressionWrapper, Func
 from django.db.models.functions import Cast, Coalesce
 from django.db.models.sql.constants import MULTI
 
-from crossdb import django_versions, query_forward, routing, transport
+from crossdb import django_versions, query_forward, query_per_row, routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.lookups import ids_in
 from crossdb.m2m import paths as m2m_paths
 from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_ids import CrossDatabaseIds, CrossDatabaseIdsLookup
-from crossdb.query_paths import _multi_valued, find_crossing
-from crossdb.query_rows import FarRowsSource
+from crossdb.query_paths import _multi_valued, final_field, find_crossing
 
 _KINDS = {Count: "count", Sum: "sum", Avg: "avg", Min: "min", Max: "max"}
 
@@ -279,7 +280,9 @@ class AggregateSource:
     def _check_query(self, query) -> None:
         """Refuse a query whose filter() also crosses this relation (Django shares the JOIN)."""
         far_model = self.relation.field.model
-        if _filters_across(query.where, far_model) or _joins_rows_of(query, far_model):
+        # A filter() across it before the aggregate is read from its join
+        # (_over_joined_rows); one after multiplies the rows, as Django's does.
+        if _filters_across(query.where, far_model):
             raise _err(
                 self.model,
                 f"an aggregate across {self.relation.get_accessor_name()} in a query that also "
@@ -368,16 +371,6 @@ def _filters_across(node, far_model, negated=False) -> bool:
         )
     return any(
         _filters_across(child, far_model, negated) for child in getattr(node, "children", ())
-    )
-
-
-def _joins_rows_of(query, far_model) -> bool:
-    """Return True when a filter() of ``query`` joined rows of ``far_model`` (query_rows)."""
-    return any(
-        isinstance(join, DerivedJoin)
-        and isinstance(join.source, FarRowsSource)
-        and join.source.far.queryset.model._meta.concrete_model is far_model._meta.concrete_model
-        for join in query.alias_map.values()
     )
 
 
@@ -506,6 +499,38 @@ def _local_expression(query, model, crossing, aggregate, description, grouped):
     return Cast(average, given_type)
 
 
+def _over_joined_rows(query, model, crossing, aggregate, description, alias):
+    """Return ``aggregate`` computed locally over the far rows a filter() joined.
+
+    ``User.objects.filter(blog_posts__published=True).annotate(n=Count("blog_posts"))``
+    counts, in Django, the published posts only: the aggregate reuses the
+    filter's join.  Its rows are here the join of far rows
+    (``crossdb.query_rows``); the aggregated column is read with them and the
+    local database aggregates it per group, as Django's JOIN does.
+    """
+    function = type(aggregate)
+    (source,) = Func.get_source_expressions(aggregate)[:1]
+    why = (
+        "beside a filter() across the same relation before it (whose joined rows Django "
+        "aggregates) is answered for a plain column, without filter=; "
+    )
+    if not isinstance(source, F) or django_versions.aggregate_condition(aggregate) is not None:
+        raise _err(model, description, why + "this one is not.")
+    path = _far_name(crossing, source.name)
+    far_field = transport.column_field(final_field(crossing.field.related_model, path))
+    if function in (Min, Max) and isinstance(far_field, CharField | TextField):
+        raise _err(model, description, why + "Min/Max of a string is not (its collation).")
+    column = query_per_row.value_column(query, alias, query_per_row.FarValue(path, False))
+    value = DerivedColumn(alias, column, _column_field(far_field))
+    extra = {"distinct": True} if getattr(aggregate, "distinct", False) else {}
+    if function is Avg and aggregate.__dict__.get("output_field") is not None:
+        extra["output_field"] = aggregate.__dict__["output_field"]
+    local = function(value, **extra)
+    if function is Sum and far_field.get_internal_type() in transport._INTEGER_TYPES:
+        return _as_integer(local, None)
+    return local
+
+
 def _check_summary(query, model, description) -> None:
     """Refuse aggregate() where Django computes it over the JOINed rows of a subquery."""
     grouped = query.group_by is not None or any(
@@ -540,7 +565,12 @@ def checked_aggregate_resolve(original):
             _check_summary(query, model, description)
         # values(...).annotate(): the group_by is set after the annotation resolves.
         grouped = summarize or isinstance(query.group_by, tuple) or bool(query.values_select)
-        local = _local_expression(query, model, crossing, self, description, grouped)
+        joined = query_per_row.reused_join(query, crossing)
+        if joined is not None:
+            # filter() across the relation first: Django aggregates the rows it joined.
+            local = _over_joined_rows(query, model, crossing, self, description, joined)
+        else:
+            local = _local_expression(query, model, crossing, self, description, grouped)
         default = self.default
         if default is not None:
             local = Coalesce(local, default, output_field=local.output_field)

@@ -104,19 +104,38 @@ class FarRowValue(Expression):
         return DerivedColumn(alias, column, field)
 
 
-def _column(query, model, crossing, value) -> tuple[str, str]:
-    """Return ``(alias, column)`` of ``value`` in the query's last join of the relation."""
+def reused_join(query, crossing) -> str | None:
+    """Return the alias of the query's last join of far rows of the relation, or None.
+
+    Django reuses the last join of a multi-valued relation for order_by(),
+    values() and aggregates (``setup_joins(reuse=None)``): a ``filter()``'s
+    join before them, whose rows are then the only ones.
+    """
     for alias, join in reversed(list(query.alias_map.items())):
         if (
             isinstance(join, DerivedJoin)
             and isinstance(join.source, FarRowsSource)
             and join.source.relation == crossing.key
         ):
-            source, column = join.source.with_value(value)
-            if source is not join.source:
-                # Copy on write: clones of this query keep the join they had.
-                query.alias_map[alias] = join.replaced(source)
-            return alias, column
+            return alias
+    return None
+
+
+def value_column(query, alias, value) -> str:
+    """Return the column holding ``value`` (a FarValue) in the join ``alias``, adding it."""
+    join = query.alias_map[alias]
+    source, column = join.source.with_value(value)
+    if source is not join.source:
+        # Copy on write: clones of this query keep the join they had.
+        query.alias_map[alias] = join.replaced(source)
+    return column
+
+
+def _column(query, model, crossing, value) -> tuple[str, str]:
+    """Return ``(alias, column)`` of ``value`` in the query's last join of the relation."""
+    alias = reused_join(query, crossing)
+    if alias is not None:
+        return alias, value_column(query, alias, value)
     far_key, key_field, key_path = relation_ends(crossing)
     far_model = crossing.field.related_model
     manager = far_model._base_manager.db_manager(routing.db_for_read(far_model))

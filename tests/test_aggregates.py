@@ -265,12 +265,14 @@ def test_a_dangling_key_counts_for_no_user():
 
 
 RAISES = {
+    # filter() then annotate() across one relation aggregates the filter's rows
+    # (tests/test_query_rows.py); with filter= or Min of a string it is refused.
     "filter_then_annotate": lambda: User.objects.filter(blog_posts__score__gte=3).annotate(
-        n=Count("blog_posts")
+        n=Count("blog_posts", filter=Q(blog_posts__published=True))
     ),
-    "annotate_then_filter": lambda: User.objects.annotate(n=Count("blog_posts")).filter(
-        blog_posts__published=True
-    ),
+    "filter_then_min_of_a_string": lambda: User.objects.filter(
+        blog_posts__score__gte=3
+    ).annotate(first=Min("blog_posts__title")),
     "grouped_distinct": lambda: User.objects.values("is_staff").annotate(
         n=Count("blog_posts__score", distinct=True)
     ),

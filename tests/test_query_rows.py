@@ -1,10 +1,11 @@
 """A filter across a multi-valued relation gives a row per matching related row, as Django's JOIN."""
 
 import pickle
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
-from django.db.models import Count, Max, Q
+from django.db.models import Avg, Count, Max, Q, Sum
 from django.test import override_settings
 
 from crossdb import CrossDatabaseLimitError
@@ -203,3 +204,54 @@ def test_joined_rows_meet_grouping_and_aggregates_across():
     assert list(users.order_by("pk").values_list("username", "n")) == list(
         twin.order_by("pk").values_list("username", "n")
     )
+
+
+AGGREGATED = {
+    "filter then Count": lambda r: User.objects.filter(**{f"{r}__score__gte": 3}).annotate(
+        n=Count(r)
+    ),
+    "filter then Sum and Avg": lambda r: User.objects.filter(**{f"{r}__published": True}).annotate(
+        total=Sum(f"{r}__score"), mean=Avg(f"{r}__score"), top=Max(f"{r}__score")
+    ),
+    "filter then Count distinct": lambda r: User.objects.filter(
+        **{f"{r}__score__gte": 0}
+    ).annotate(n=Count(r, distinct=True)),
+    "ORed filter then Count": lambda r: User.objects.filter(
+        Q(**{f"{r}__score": 5}) | Q(username="cat")
+    ).annotate(n=Count(r)),
+    "annotate then filter: multiplied": lambda r: User.objects.annotate(n=Count(r)).filter(
+        **{f"{r}__published": True}
+    ),
+    "filter then Count, HAVING and order": lambda r: User.objects.filter(
+        **{f"{r}__score__gte": 1}
+    )
+    .annotate(n=Count(r))
+    .filter(n__gt=1)
+    .order_by("-n", "pk"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AGGREGATED))
+def test_aggregates_beside_a_filter_across_the_same_relation_match_the_twin(name):
+    build_world()
+
+    def rows(relation):
+        queryset = AGGREGATED[name](relation).order_by("pk")
+        annotations = sorted(queryset.query.annotations)
+        return [
+            (user.username, *(_rounded(getattr(user, a)) for a in annotations))
+            for user in queryset
+        ]
+
+    assert rows("blog_posts") == rows("twin_posts")
+
+
+def test_aggregate_over_the_rows_a_filter_joined():
+    build_world()
+    crossdb = User.objects.filter(blog_posts__published=True).aggregate(n=Count("blog_posts"))
+    twin = User.objects.filter(twin_posts__published=True).aggregate(n=Count("twin_posts"))
+    assert crossdb == twin
+
+
+def _rounded(value):
+    return round(float(value), 3) if isinstance(value, float | Decimal) else value
