@@ -220,7 +220,8 @@ class FarRowsSource:
             )
         if not self.columns:
             keys = transport.prepare_keys(self.key_field_, connection, far_rows)
-            return [[key] for key in keys if key is not None]
+            # One-tuples made in C (zip): a list per row costs garbage collections.
+            return list(zip([key for key in keys if key is not None]))
         width = 1 + sum(2 if kind == "value" and item.ranked else 1 for kind, item in self.columns)
         columns = list(zip(*far_rows, strict=True)) if far_rows else [()] * width
         # A key the local column cannot hold matches no local row: dropped.
