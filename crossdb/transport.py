@@ -281,11 +281,14 @@ def _plain_integers(field, connection, values) -> bool:
     """Return True when ``values`` are ints ``field``'s column holds as they are (no conversion)."""
     if column_field(field).get_internal_type() not in _INTEGER_TYPES:
         return False
-    present = [value for value in values if value is not None]
-    if not all(type(value) is int for value in present):
-        return False
-    if not present:
+    # The types of 100k values in C (set, map), not a Python loop over them.
+    types = set(map(type, values))
+    types.discard(type(None))
+    if not types:
         return True
+    if types != {int}:
+        return False
+    present = [value for value in values if value is not None] if None in values else values
     return holds(field, connection, min(present)) and holds(field, connection, max(present))
 
 
@@ -371,12 +374,15 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
         return f"unnest({arrays}) AS {alias_sql} ({columns})", params
     if connection.vendor == "sqlite":
         # json_each() would end a key at its NUL; a table takes it as it is.
-        nul = any(isinstance(row[0], str) and "\x00" in row[0] for row in rows)
+        integer = column_field(fields[0]).get_internal_type() in _INTEGER_TYPES
+        nul = not integer and any(isinstance(row[0], str) and "\x00" in row[0] for row in rows)
         if nul or len(rows) > SQLITE_PAIRS_TABLE_ROWS:
-            integer = column_field(fields[0]).get_internal_type() in _INTEGER_TYPES
             types = ["INTEGER" if integer else "", *([""] * (len(fields) - 1))]
-            source = None if nul else _json_rows(rows)
-            return _pairs_table(alias_sql, names, types, connection, rows, "TEMP", "", source), ()
+            source, select = (None, None) if nul else _sqlite_json_source(rows, integer, names)
+            from_sql = _pairs_table(
+                alias_sql, names, types, connection, rows, "TEMP", "", source, select
+            )
+            return from_sql, ()
         columns = ", ".join(
             f"json_extract(value, '$[{i}]') AS {quote(name)}" for i, name in enumerate(names)
         )
@@ -398,8 +404,39 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
     return None
 
 
+def _sqlite_json_source(rows, integer, names):
+    """Return the JSON text carrying ``rows`` into a SQLite pair table, and its SELECT list.
+
+    Integer keys travel as the keys of one object, ``{"7": 2, ...}`` (or
+    ``{"7": [2, 5]}`` with several values): json_each() hands each key and
+    value over as they are, where an array per row is parsed once more by
+    json_extract() for each column (100k pairs: 52 ms against 77 ms, the
+    json.dumps() included).  Keys arrive distinct (grouped); if they were not,
+    the array form keeps every row.
+    """
+    if integer:
+        single = len(names) == 2
+        by_key = {row[0]: row[1] if single else row[1:] for row in rows}
+        if len(by_key) == len(rows):
+            values = (
+                ["value"]
+                if single
+                else [f"json_extract(value, '$[{i}]')" for i in range(len(names) - 1)]
+            )
+            return _json_rows(by_key), ", ".join(["CAST(key AS INTEGER)", *values])
+    return _json_rows(rows), None
+
+
 def _pairs_table(
-    alias_sql, names, types, connection, rows, temporary="TEMPORARY", engine=None, json_rows=None
+    alias_sql,
+    names,
+    types,
+    connection,
+    rows,
+    temporary="TEMPORARY",
+    engine=None,
+    json_rows=None,
+    json_columns=None,
 ):
     """Load ``rows`` into an indexed temporary table; return the FROM item reading it."""
     tables = connection.__dict__.setdefault("crossdb_pair_tables", [])
@@ -421,12 +458,18 @@ def _pairs_table(
     engine = " ENGINE=InnoDB" if engine is None else engine
     with connection.cursor() as cursor:
         while len(tables) >= _KEPT_PAIR_TABLES:
-            cursor.execute(f"DROP {temporary} TABLE IF EXISTS {tables.pop(0)}")
+            # SQLite has no DROP TEMP TABLE: the table is named in its schema.
+            if connection.vendor == "sqlite":
+                cursor.execute(f"DROP TABLE IF EXISTS temp.{tables.pop(0)}")
+            else:
+                cursor.execute(f"DROP {temporary} TABLE IF EXISTS {tables.pop(0)}")
         cursor.execute(f"CREATE {temporary} TABLE {name} ({columns}, {index}){engine}")
         tables.append(name)
         if json_rows is not None:
             # SQLite: one statement that reads the JSON text in C, not a row per value.
-            columns = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
+            columns = json_columns or ", ".join(
+                f"json_extract(value, '$[{i}]')" for i in range(len(names))
+            )
             cursor.execute(f"INSERT INTO {name} SELECT {columns} FROM json_each(%s)", [json_rows])
         else:
             # UUIDs (MariaDB's native type) as their text, as in the JSON rows.

@@ -144,8 +144,15 @@ def _ordered(queryset, fields):
     )
 
 
+@pytest.mark.parametrize("carrier", ["json", "table"])
 @pytest.mark.parametrize("name", sorted(ANNOTATE_CASES))
-def test_annotate_matches_the_twin(name, stale_users):
+def test_annotate_matches_the_twin(name, carrier, stale_users, monkeypatch):
+    """Each case as one parameter (a few pairs) and through the pair table (many pairs)."""
+    from crossdb import transport
+
+    if carrier == "table":
+        monkeypatch.setattr(transport, "MYSQL_PAIRS_TABLE_ROWS", 0)
+        monkeypatch.setattr(transport, "SQLITE_PAIRS_TABLE_ROWS", 0)
     build_world()
     stale_users()
     build, fields = ANNOTATE_CASES[name]
@@ -368,6 +375,19 @@ def test_many_groups_travel_through_the_backend_s_large_carrier(monkeypatch):
         assert rows(got.order_by("-hi", "username"), *fields) == rows(
             twin.order_by("-hi", "username"), *fields
         )
+
+
+def test_more_pair_tables_than_a_connection_keeps(monkeypatch):
+    """Older pair tables are dropped as new ones are made: every run keeps answering."""
+    from crossdb import transport
+
+    monkeypatch.setattr(transport, "MYSQL_PAIRS_TABLE_ROWS", 0)
+    monkeypatch.setattr(transport, "SQLITE_PAIRS_TABLE_ROWS", 0)
+    build_world()
+    expected = rows(User.objects.annotate(n=Count(TWIN)).order_by("username"), "username", "n")
+    for _run in range(transport._KEPT_PAIR_TABLES + 2):
+        got = User.objects.annotate(n=Count(CROSSDB)).order_by("username")
+        assert rows(got, "username", "n") == expected
 
 
 @pytest.mark.parametrize("many", [False, True], ids=["json", "table"])
