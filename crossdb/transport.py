@@ -27,6 +27,7 @@ import itertools
 import json
 import re
 import uuid
+from operator import itemgetter
 
 from django.db import connections
 from django.db.models import Func
@@ -378,7 +379,7 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
         nul = not integer and any(isinstance(row[0], str) and "\x00" in row[0] for row in rows)
         if nul or len(rows) > SQLITE_PAIRS_TABLE_ROWS:
             types = ["INTEGER" if integer else "", *([""] * (len(fields) - 1))]
-            source, select = (None, None) if nul else _sqlite_json_source(rows, integer, names)
+            source, select = (None, None) if nul else _sqlite_json_source(rows, names)
             from_sql = _pairs_table(
                 alias_sql, names, types, connection, rows, "TEMP", "", source, select
             )
@@ -404,26 +405,29 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
     return None
 
 
-def _sqlite_json_source(rows, integer, names):
+def _sqlite_json_source(rows, names):
     """Return the JSON text carrying ``rows`` into a SQLite pair table, and its SELECT list.
 
-    Integer keys travel as the keys of one object, ``{"7": 2, ...}`` (or
-    ``{"7": [2, 5]}`` with several values): json_each() hands each key and
-    value over as they are, where an array per row is parsed once more by
-    json_extract() for each column (100k pairs: 52 ms against 77 ms, the
-    json.dumps() included).  Keys arrive distinct (grouped); if they were not,
-    the array form keeps every row.
+    Rows of integers (a count by an integer key) travel as one object,
+    ``{"7":2,...}`` (``{"7":[2,5],...}`` with several values), formatted
+    with ``%d``: json_each() hands each key and value over as they are,
+    where an array per row is rendered and parsed once more by
+    json_extract() for each column, and json.dumps() of a dict makes a tuple
+    per item (at 100k pairs, garbage collections).  Measured at 100k pairs
+    in the sandbox: 13 ms to format and 16 ms to insert, against 19 ms and
+    60 ms for the arrays.  Other values, or keys that are not distinct, take
+    the arrays (json.dumps()).
     """
-    if integer:
-        single = len(names) == 2
-        by_key = {row[0]: row[1] if single else row[1:] for row in rows}
-        if len(by_key) == len(rows):
-            values = (
-                ["value"]
-                if single
-                else [f"json_extract(value, '$[{i}]')" for i in range(len(names) - 1)]
-            )
-            return _json_rows(by_key), ", ".join(["CAST(key AS INTEGER)", *values])
+    keys = list(map(itemgetter(0), rows))
+    if set(map(type, itertools.chain.from_iterable(rows))) <= {int} and len(set(keys)) == len(keys):
+        many = len(names) - 1
+        if many == 1:
+            item, values = '"%d":%d', ["value"]
+        else:
+            item = '"%d":[' + ",".join(["%d"] * many) + "]"
+            values = [f"json_extract(value, '$[{i}]')" for i in range(many)]
+        text = "{" + ",".join([item % tuple(row) for row in rows]) + "}"
+        return text, ", ".join(["CAST(key AS INTEGER)", *values])
     return _json_rows(rows), None
 
 
