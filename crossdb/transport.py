@@ -263,6 +263,8 @@ MYSQL_PAIRS_TABLE_ROWS = 500
 SQLITE_PAIRS_TABLE_ROWS = 100
 # Temporary pair tables kept per connection (one query may join several).
 _KEPT_PAIR_TABLES = 16
+# PostgreSQL's integer column types (cast_db_type()), read from text exactly.
+_PG_INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
 _INTEGER_TYPES = frozenset(
     {
         "AutoField",
@@ -369,10 +371,20 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
             if db_type is None:
                 return None
             types.append(re.sub(r"\(.*?\)", "", db_type).strip())
-        arrays = ", ".join(f"%s::{db_type}[]" for db_type in types)
+        arrays, params = [], []
+        for index, db_type in enumerate(types):
+            column = list(map(itemgetter(index), rows))
+            if db_type in _PG_INTEGER_TYPES and set(map(type, column)) == {int}:
+                # Integers as one text, split by the server: psycopg renders a
+                # list of 100k ints into the statement in Python (100k pairs:
+                # 106 ms against 15 ms for the join, 100 ms less in all).
+                arrays.append(f"string_to_array(%s, ',')::{db_type}[]")
+                params.append(",".join(map(str, column)))
+            else:
+                arrays.append(f"%s::{db_type}[]")
+                params.append(column)
         columns = ", ".join(quote(name) for name in names)
-        params = tuple([row[i] for row in rows] for i in range(len(fields)))
-        return f"unnest({arrays}) AS {alias_sql} ({columns})", params
+        return f"unnest({', '.join(arrays)}) AS {alias_sql} ({columns})", tuple(params)
     if connection.vendor == "sqlite":
         # json_each() would end a key at its NUL; a table takes it as it is.
         integer = column_field(fields[0]).get_internal_type() in _INTEGER_TYPES
@@ -389,19 +401,24 @@ def render_pairs(alias_sql: str, fields: list, connection, rows: list):
         )
         return f"(SELECT {columns} FROM json_each(%s)) {alias_sql}", (_json_rows(rows),)
     if connection.vendor == "mysql":
-        table = len(rows) > MYSQL_PAIRS_TABLE_ROWS
-        types = [_mysql_column_type(field, connection, table) for field in fields]
+        types = [_mysql_column_type(field, connection) for field in fields]
         if None in types:
             return None
-        if table:
-            return _pairs_table(alias_sql, names, types, connection, rows), ()
         # ERROR ON ERROR: a value the column cannot take fails loudly instead
         # of becoming a NULL that matches nothing.
         columns = ", ".join(
             f"{quote(name)} {db_type} PATH '$[{i}]' ERROR ON ERROR"
             for i, (name, db_type) in enumerate(zip(names, types, strict=True))
         )
-        return f"JSON_TABLE(%s, '$[*]' COLUMNS ({columns})) AS {alias_sql}", (_json_rows(rows),)
+        json_table = f"JSON_TABLE(%s, '$[*]' COLUMNS ({columns}))"
+        if len(rows) > MYSQL_PAIRS_TABLE_ROWS:
+            types = [_mysql_column_type(field, connection, True) for field in fields]
+            engine = " ENGINE=MEMORY" if _fits_memory(connection, types, len(rows)) else None
+            from_sql = _pairs_table(
+                alias_sql, names, types, connection, rows, engine=engine, json_table=json_table
+            )
+            return from_sql, ()
+        return f"{json_table} AS {alias_sql}", (_json_rows(rows),)
     return None
 
 
@@ -431,6 +448,43 @@ def _sqlite_json_source(rows, names):
     return _json_rows(rows), None
 
 
+# Bytes a value of each fixed-width column type takes in a MEMORY table row.
+_MEMORY_WIDTHS = {"BIGINT": 8, "DOUBLE": 8, "DATE": 3, "DATETIME(6)": 8, "UUID": 16}
+
+
+def _fits_memory(connection, types, count: int) -> bool:
+    """Return True when ``count`` rows of ``types`` fit well within a MEMORY table.
+
+    A MEMORY table (a hash index on the key) takes 100k pairs in half the time
+    InnoDB does (MariaDB 10.11: 80 against 170 ms), but holds fixed-width rows
+    only, and only up to ``max_heap_table_size``: beyond half of it, or with a
+    string or decimal column, InnoDB.
+    """
+    widths = []
+    for db_type in types:
+        width = _MEMORY_WIDTHS.get(db_type)
+        if width is None:
+            return False
+        widths.append(width)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@max_heap_table_size")
+        (limit,) = cursor.fetchone()
+    # The row, its null flags and delete mark, and its hash index entry, generously.
+    return count * (sum(widths) + 64) <= int(limit) // 2
+
+
+def _json_chunks(rows, packet: int):
+    """Yield JSON texts of ``rows`` in order, each of which fits a statement under ``packet``."""
+    text = _json_rows(rows)
+    # Escaped, a text at most doubles; the statement around it is small.
+    if len(rows) <= 1 or len(text.encode()) * 2 + 64 * 1024 <= packet:
+        yield text
+        return
+    half = len(rows) // 2
+    yield from _json_chunks(rows[:half], packet)
+    yield from _json_chunks(rows[half:], packet)
+
+
 def _pairs_table(
     alias_sql,
     names,
@@ -441,6 +495,7 @@ def _pairs_table(
     engine=None,
     json_rows=None,
     json_columns=None,
+    json_table=None,
 ):
     """Load ``rows`` into an indexed temporary table; return the FROM item reading it."""
     tables = connection.__dict__.setdefault("crossdb_pair_tables", [])
@@ -475,6 +530,12 @@ def _pairs_table(
                 f"json_extract(value, '$[{i}]')" for i in range(len(names))
             )
             cursor.execute(f"INSERT INTO {name} SELECT {columns} FROM json_each(%s)", [json_rows])
+        elif json_table is not None:
+            # MySQL/MariaDB: the rows as JSON texts the server reads, each
+            # within the packet limit; executemany() quotes every value in
+            # Python (100k pairs: 490 ms of 715 for the whole query).
+            for text in _json_chunks(rows, max_packet(connection)):
+                cursor.execute(f"INSERT INTO {name} SELECT * FROM {json_table} AS j", [text])
         else:
             # UUIDs (MariaDB's native type) as their text, as in the JSON rows.
             rows = [tuple(str(v) if isinstance(v, uuid.UUID) else v for v in row) for row in rows]

@@ -1,5 +1,6 @@
 """Aggregates across a reverse crossdb relation, against the plain-ForeignKey twin."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -388,6 +389,32 @@ def test_more_pair_tables_than_a_connection_keeps(monkeypatch):
     for _run in range(transport._KEPT_PAIR_TABLES + 2):
         got = User.objects.annotate(n=Count(CROSSDB)).order_by("username")
         assert rows(got, "username", "n") == expected
+
+
+@pytest.mark.parametrize("engine", ["memory", "innodb"])
+def test_pairs_loaded_in_pieces_under_a_small_packet_limit(engine, monkeypatch):
+    """MySQL/MariaDB load the pair table from JSON texts each under max_allowed_packet."""
+    from crossdb import transport
+
+    monkeypatch.setattr(transport, "MYSQL_PAIRS_TABLE_ROWS", 0)
+    monkeypatch.setattr(transport, "SQLITE_PAIRS_TABLE_ROWS", 0)
+    # A packet a little above the statement's margin: a few pairs a text.
+    monkeypatch.setattr(transport, "max_packet", lambda connection: 64 * 1024 + 40)
+    if engine == "innodb":
+        monkeypatch.setattr(transport, "_fits_memory", lambda *args: False)
+    build_world()
+    for index in range(12):
+        user = User.objects.create(username=f"piece{index}")
+        for score in range(index % 3):
+            Post.objects.create(title=f"p{index}-{score}", author=user, score=score)
+            TwinPost.objects.create(title=f"p{index}-{score}", author=user, score=score)
+    fields = ("username", "n", "hi")
+    got = User.objects.annotate(n=Count(CROSSDB), hi=Max(_p(CROSSDB, "score")))
+    twin = User.objects.annotate(n=Count(TWIN), hi=Max(_p(TWIN, "score")))
+    assert rows(got.order_by("username"), *fields) == rows(twin.order_by("username"), *fields)
+    pieces = list(transport._json_chunks([(i, i) for i in range(40)], 64 * 1024 + 40))
+    assert len(pieces) > 1
+    assert [row for piece in pieces for row in json.loads(piece)] == [[i, i] for i in range(40)]
 
 
 @pytest.mark.parametrize("many", [False, True], ids=["json", "table"])
