@@ -29,7 +29,7 @@ import re
 import uuid
 from operator import itemgetter
 
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import Func
 
 from crossdb import routing
@@ -522,7 +522,13 @@ def _pairs_table(
                 cursor.execute(f"DROP TABLE IF EXISTS temp.{tables.pop(0)}")
             else:
                 cursor.execute(f"DROP {temporary} TABLE IF EXISTS {tables.pop(0)}")
-        cursor.execute(f"CREATE {temporary} TABLE {name} ({columns}, {index}){engine}")
+        try:
+            cursor.execute(f"CREATE {temporary} TABLE {name} ({columns}, {index}){engine}")
+        except DatabaseError:
+            if engine != " ENGINE=MEMORY":
+                raise
+            # A server that refuses the MEMORY engine (disabled_storage_engines).
+            cursor.execute(f"CREATE {temporary} TABLE {name} ({columns}, {index}) ENGINE=InnoDB")
         tables.append(name)
         if json_rows is not None:
             # SQLite: one statement that reads the JSON text in C, not a row per value.
