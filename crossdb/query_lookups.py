@@ -252,9 +252,7 @@ def crossing_condition(
             )
             if shared is not None:
                 shared[crossing.key] = source
-        return Q(
-            query_rows.joined_truth(source, far_q, description, key_path, null_row_matches)
-        )
+        return Q(query_rows.joined_truth(source, far_q, description, key_path, null_row_matches))
     ids = CrossDatabaseIds(
         manager.filter(far_q).order_by().values_list(far_key, flat=True),
         description,
@@ -502,9 +500,7 @@ class _Rewriter:
         far_q = _far_tree(node, self.crossing_of)
         null_row = _null_row_truth(node, self.correlated) is _TRUE
         lookups = [leaf[0] for leaf in leaves]
-        return crossing_condition(
-            self.model, crossing, far_q, lookups, null_row, join, self.shared
-        )
+        return crossing_condition(self.model, crossing, far_q, lookups, null_row, join, self.shared)
 
     def leaf(self, child, join=None):
         if isinstance(child, tuple) and self.crossing(child) is not None:
@@ -576,9 +572,7 @@ class _Rewriter:
                 key = next(k for k, indexes in merged.items() if i in indexes)
                 if merged[key][0] == i:
                     children.append(
-                        self.replace(
-                            [node.children[j] for j in merged[key]], node.connector, join
-                        )
+                        self.replace([node.children[j] for j in merged[key]], node.connector, join)
                     )
             elif isinstance(child, Q):
                 children.append(self.rewrite(child, False, ored))

@@ -32,20 +32,19 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import Case, CharField, F, IntegerField, Q, Value, When
-from django.db.models.expressions import Window
-from django.db.models.functions import DenseRank
-from django.db.models.expressions import Expression
-from django.db.models.functions import Coalesce
+from django.db.models.expressions import Expression, Window
+from django.db.models.functions import Coalesce, DenseRank
 from django.db.models.lookups import Exact, IsNull
 from django.db.models.sql.where import AND
 
 from crossdb import transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
-from crossdb.query_derived import DerivedColumn, DerivedJoin
-from crossdb.query_ids import CrossDatabaseIds
 from crossdb.lookups import ids_in
+from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_forward import RANK_WIDTH, _needed_keys, _plain_field
+from crossdb.query_ids import CrossDatabaseIds
 from crossdb.query_paths import final_field, find_crossing
+
 
 class FarRowsSource:
     """The key of each far row a condition selects, or of every far row with truths.
@@ -153,7 +152,9 @@ class FarRowsSource:
                 queryset = queryset.annotate(
                     **{
                         names[-1]: Case(
-                            When(truth, then=Value(1)), default=Value(0), output_field=IntegerField()
+                            When(truth, then=Value(1)),
+                            default=Value(0),
+                            output_field=IntegerField(),
                         )
                     }
                 )

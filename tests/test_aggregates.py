@@ -1,5 +1,6 @@
 """Aggregates across a reverse crossdb relation, against the plain-ForeignKey twin."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -144,8 +145,15 @@ def _ordered(queryset, fields):
     )
 
 
+@pytest.mark.parametrize("carrier", ["json", "table"])
 @pytest.mark.parametrize("name", sorted(ANNOTATE_CASES))
-def test_annotate_matches_the_twin(name, stale_users):
+def test_annotate_matches_the_twin(name, carrier, stale_users, monkeypatch):
+    """Each case as one parameter (a few pairs) and through the pair table (many pairs)."""
+    from crossdb import transport
+
+    if carrier == "table":
+        monkeypatch.setattr(transport, "MYSQL_PAIRS_TABLE_ROWS", 0)
+        monkeypatch.setattr(transport, "SQLITE_PAIRS_TABLE_ROWS", 0)
     build_world()
     stale_users()
     build, fields = ANNOTATE_CASES[name]
@@ -270,9 +278,9 @@ RAISES = {
     "filter_then_annotate": lambda: User.objects.filter(blog_posts__score__gte=3).annotate(
         n=Count("blog_posts", filter=Q(blog_posts__published=True))
     ),
-    "filter_then_min_of_a_string": lambda: User.objects.filter(
-        blog_posts__score__gte=3
-    ).annotate(first=Min("blog_posts__title")),
+    "filter_then_min_of_a_string": lambda: User.objects.filter(blog_posts__score__gte=3).annotate(
+        first=Min("blog_posts__title")
+    ),
     "grouped_distinct": lambda: User.objects.values("is_staff").annotate(
         n=Count("blog_posts__score", distinct=True)
     ),
@@ -370,6 +378,45 @@ def test_many_groups_travel_through_the_backend_s_large_carrier(monkeypatch):
         assert rows(got.order_by("-hi", "username"), *fields) == rows(
             twin.order_by("-hi", "username"), *fields
         )
+
+
+def test_more_pair_tables_than_a_connection_keeps(monkeypatch):
+    """Older pair tables are dropped as new ones are made: every run keeps answering."""
+    from crossdb import transport
+
+    monkeypatch.setattr(transport, "MYSQL_PAIRS_TABLE_ROWS", 0)
+    monkeypatch.setattr(transport, "SQLITE_PAIRS_TABLE_ROWS", 0)
+    build_world()
+    expected = rows(User.objects.annotate(n=Count(TWIN)).order_by("username"), "username", "n")
+    for _run in range(transport._KEPT_PAIR_TABLES + 2):
+        got = User.objects.annotate(n=Count(CROSSDB)).order_by("username")
+        assert rows(got, "username", "n") == expected
+
+
+@pytest.mark.parametrize("engine", ["memory", "innodb"])
+def test_pairs_loaded_in_pieces_under_a_small_packet_limit(engine, monkeypatch):
+    """MySQL/MariaDB load the pair table from JSON texts each under max_allowed_packet."""
+    from crossdb import transport
+
+    monkeypatch.setattr(transport, "MYSQL_PAIRS_TABLE_ROWS", 0)
+    monkeypatch.setattr(transport, "SQLITE_PAIRS_TABLE_ROWS", 0)
+    # A packet a little above the statement's margin: a few pairs a text.
+    monkeypatch.setattr(transport, "max_packet", lambda connection: 64 * 1024 + 40)
+    if engine == "innodb":
+        monkeypatch.setattr(transport, "_fits_memory", lambda *args: False)
+    build_world()
+    for index in range(12):
+        user = User.objects.create(username=f"piece{index}")
+        for score in range(index % 3):
+            Post.objects.create(title=f"p{index}-{score}", author=user, score=score)
+            TwinPost.objects.create(title=f"p{index}-{score}", author=user, score=score)
+    fields = ("username", "n", "hi")
+    got = User.objects.annotate(n=Count(CROSSDB), hi=Max(_p(CROSSDB, "score")))
+    twin = User.objects.annotate(n=Count(TWIN), hi=Max(_p(TWIN, "score")))
+    assert rows(got.order_by("username"), *fields) == rows(twin.order_by("username"), *fields)
+    pieces = list(transport._json_chunks([(i, i) for i in range(40)], 64 * 1024 + 40))
+    assert len(pieces) > 1
+    assert [row for piece in pieces for row in json.loads(piece)] == [[i, i] for i in range(40)]
 
 
 @pytest.mark.parametrize("many", [False, True], ids=["json", "table"])

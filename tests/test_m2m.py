@@ -143,9 +143,9 @@ USER_QUERIES = {
         .distinct()
         .order_by("username")
     ),
-    "through field, rows": lambda s: (
-        User.objects.filter(**{f"{s.teams}__memberships__role": "lead"}).order_by("username")
-    ),
+    "through field, rows": lambda s: User.objects.filter(
+        **{f"{s.teams}__memberships__role": "lead"}
+    ).order_by("username"),
     "read, rows": lambda s: User.objects.filter(**{f"{s.read}__score__gte": 1}).order_by(
         "username"
     ),

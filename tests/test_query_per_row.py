@@ -1,4 +1,4 @@
-"""order_by() and values() across a multi-valued relation: a row per related row, as Django's JOIN."""
+"""order_by() and values() across a multi-valued relation: a row per related row, as Django."""
 
 import pytest
 from django.contrib.auth.models import User
@@ -73,28 +73,34 @@ VALUES = {
     "flat": lambda r: User.objects.values_list(f"{r}__title", flat=True).order_by(
         f"{r}__title", "pk"
     ),
-    "after a filter on the relation: its rows": lambda r: User.objects.filter(
-        **{f"{r}__score__gte": 3}
-    )
-    .values("username", f"{r}__title")
-    .order_by("pk", f"{r}__title"),
-    "after an ORed filter: every row": lambda r: User.objects.filter(
-        Q(**{f"{r}__score": 5}) | Q(username="cat")
-    )
-    .values_list("username", f"{r}__title")
-    .order_by("pk", f"{r}__title"),
-    "after exclude(): every row": lambda r: User.objects.exclude(**{f"{r}__score": 5})
-    .values_list("username", f"{r}__title")
-    .order_by("pk", f"{r}__title"),
-    "distinct": lambda r: User.objects.values_list(f"{r}__published", flat=True)
-    .distinct()
-    .order_by(f"{r}__published"),
-    "grouped": lambda r: User.objects.values(f"{r}__published")
-    .annotate(n=Count("id"))
-    .order_by(f"{r}__published"),
-    "with a local filter": lambda r: User.objects.filter(username__in=["ann", "eve"])
-    .values_list("username", f"{r}__title")
-    .order_by("pk", f"{r}__title"),
+    "after a filter on the relation: its rows": lambda r: (
+        User.objects.filter(**{f"{r}__score__gte": 3})
+        .values("username", f"{r}__title")
+        .order_by("pk", f"{r}__title")
+    ),
+    "after an ORed filter: every row": lambda r: (
+        User.objects.filter(Q(**{f"{r}__score": 5}) | Q(username="cat"))
+        .values_list("username", f"{r}__title")
+        .order_by("pk", f"{r}__title")
+    ),
+    "after exclude(): every row": lambda r: (
+        User.objects.exclude(**{f"{r}__score": 5})
+        .values_list("username", f"{r}__title")
+        .order_by("pk", f"{r}__title")
+    ),
+    "distinct": lambda r: (
+        User.objects.values_list(f"{r}__published", flat=True)
+        .distinct()
+        .order_by(f"{r}__published")
+    ),
+    "grouped": lambda r: (
+        User.objects.values(f"{r}__published").annotate(n=Count("id")).order_by(f"{r}__published")
+    ),
+    "with a local filter": lambda r: (
+        User.objects.filter(username__in=["ann", "eve"])
+        .values_list("username", f"{r}__title")
+        .order_by("pk", f"{r}__title")
+    ),
 }
 
 

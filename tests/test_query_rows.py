@@ -1,4 +1,4 @@
-"""A filter across a multi-valued relation gives a row per matching related row, as Django's JOIN."""
+"""A filter across a multi-valued relation: a row per matching related row, as Django's JOIN."""
 
 import pickle
 from decimal import Decimal
@@ -213,21 +213,21 @@ AGGREGATED = {
     "filter then Sum and Avg": lambda r: User.objects.filter(**{f"{r}__published": True}).annotate(
         total=Sum(f"{r}__score"), mean=Avg(f"{r}__score"), top=Max(f"{r}__score")
     ),
-    "filter then Count distinct": lambda r: User.objects.filter(
-        **{f"{r}__score__gte": 0}
-    ).annotate(n=Count(r, distinct=True)),
+    "filter then Count distinct": lambda r: User.objects.filter(**{f"{r}__score__gte": 0}).annotate(
+        n=Count(r, distinct=True)
+    ),
     "ORed filter then Count": lambda r: User.objects.filter(
         Q(**{f"{r}__score": 5}) | Q(username="cat")
     ).annotate(n=Count(r)),
     "annotate then filter: multiplied": lambda r: User.objects.annotate(n=Count(r)).filter(
         **{f"{r}__published": True}
     ),
-    "filter then Count, HAVING and order": lambda r: User.objects.filter(
-        **{f"{r}__score__gte": 1}
-    )
-    .annotate(n=Count(r))
-    .filter(n__gt=1)
-    .order_by("-n", "pk"),
+    "filter then Count, HAVING and order": lambda r: (
+        User.objects.filter(**{f"{r}__score__gte": 1})
+        .annotate(n=Count(r))
+        .filter(n__gt=1)
+        .order_by("-n", "pk")
+    ),
 }
 
 
@@ -239,8 +239,7 @@ def test_aggregates_beside_a_filter_across_the_same_relation_match_the_twin(name
         queryset = AGGREGATED[name](relation).order_by("pk")
         annotations = sorted(queryset.query.annotations)
         return [
-            (user.username, *(_rounded(getattr(user, a)) for a in annotations))
-            for user in queryset
+            (user.username, *(_rounded(getattr(user, a)) for a in annotations)) for user in queryset
         ]
 
     assert rows("blog_posts") == rows("twin_posts")
