@@ -175,3 +175,8 @@ def test_select_related_without_fields_after_union_raises_djangos_error_first():
 
 def test_querysets_have_fetch_modes_from_django_6_1():
     assert django_versions.FETCH_MODES is (RELEASE >= (6, 1))
+
+
+def test_many_to_many_managers_have_set_base_from_django_6_1():
+    manager = User.groups.related_manager_cls
+    assert hasattr(manager, "set_base") == django_versions.MANY_TO_MANY_SET_BASE

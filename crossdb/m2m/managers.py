@@ -26,6 +26,7 @@ from django.db import router, transaction
 from django.db.models import QuerySet
 from django.db.models.fields.related_descriptors import create_forward_many_to_many_manager
 
+from crossdb import django_versions
 from crossdb.lookups import ids_in
 
 
@@ -90,7 +91,30 @@ def create_crossdb_many_to_many_manager(superclass, rel, reverse):
                 .values_list(target.attname, flat=True)
             )
 
+        def _changes(self, objs, db):
+            """Return ``(keys to unlink, objects to link)`` for ``set(objs)``.
+
+            Django reads the current targets with ``self.using(db)``: a query of
+            the targets on the through's alias.  The through rows there give
+            the same keys.
+            """
+            old_ids = self._linked_ids(db)
+            new_objs = []
+            for obj in objs:
+                fk_val = (
+                    self.target_field.get_foreign_related_value(obj)[0]
+                    if isinstance(obj, self.model)
+                    else self.target_field.get_prep_value(obj)
+                )
+                if fk_val in old_ids:
+                    old_ids.remove(fk_val)
+                else:
+                    new_objs.append(obj)
+            return old_ids, new_objs
+
         def set(self, objs, *, clear=False, through_defaults=None):
+            if django_versions.MANY_TO_MANY_SET_BASE:
+                return self.set_base(objs, clear=clear, through_defaults=through_defaults)
             objs = tuple(objs)
             db = router.db_for_write(self.through, instance=self.instance)
             with transaction.atomic(using=db, savepoint=False):
@@ -98,22 +122,23 @@ def create_crossdb_many_to_many_manager(superclass, rel, reverse):
                     self.clear()
                     self.add(*objs, through_defaults=through_defaults)
                     return
-                # Django reads the current targets with self.using(db): on
-                # the through's alias.  The through rows give the same keys.
-                old_ids = self._linked_ids(db)
-                new_objs = []
-                for obj in objs:
-                    fk_val = (
-                        self.target_field.get_foreign_related_value(obj)[0]
-                        if isinstance(obj, self.model)
-                        else self.target_field.get_prep_value(obj)
-                    )
-                    if fk_val in old_ids:
-                        old_ids.remove(fk_val)
-                    else:
-                        new_objs.append(obj)
+                old_ids, new_objs = self._changes(objs, db)
                 self.remove(*old_ids)
                 self.add(*new_objs, through_defaults=through_defaults)
+
+        def set_base(self, objs, *, clear=False, through_defaults=None, raw=False):
+            # Django 6.1: set() and the deserializer (raw=True) come here.
+            objs = tuple(objs)
+            db = router.db_for_write(self.through, instance=self.instance)
+            with transaction.atomic(using=db, savepoint=False):
+                self._remove_prefetched_objects()
+                if clear:
+                    self._clear_base(using=db, raw=raw)
+                    self._add_base(*objs, through_defaults=through_defaults, using=db, raw=raw)
+                    return
+                old_ids, new_objs = self._changes(objs, db)
+                self._remove_base(*old_ids, using=db, raw=raw)
+                self._add_base(*new_objs, through_defaults=through_defaults, using=db, raw=raw)
 
         set.alters_data = True
 
