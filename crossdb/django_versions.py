@@ -117,7 +117,6 @@ def aggregate_condition(aggregate):
     return condition
 
 
-
 #: Django 6.1: many-to-many managers' set() goes through set_base(raw=...),
 #: which the deserializer calls directly (loaddata); pinned in tests/test_seams.py.
 MANY_TO_MANY_SET_BASE = django.VERSION[:2] >= (6, 1)

@@ -554,12 +554,68 @@ def _check_summary(query, model, description) -> None:
         )
 
 
+def _respelled_q(model, node):
+    children = []
+    for child in node.children:
+        if isinstance(child, Q):
+            children.append(_respelled_q(model, child))
+        elif isinstance(child, tuple) and isinstance(child[0], str):
+            children.append((m2m_paths.through_path(model, child[0]) or child[0], child[1]))
+        else:
+            children.append(child)
+    return Q.create(children, connector=node.connector, negated=node.negated)
+
+
+def _respelled(model, expression):
+    if isinstance(expression, F):
+        path = m2m_paths.through_path(model, expression.name)
+        return F(path) if path else expression
+    if not hasattr(expression, "get_source_expressions"):
+        return expression
+    copy = expression.copy()
+    copy.set_source_expressions(
+        [_respelled(model, e) if e is not None else None for e in copy.get_source_expressions()]
+    )
+    return copy
+
+
+def _through_spelled(model, aggregate):
+    """Return ``aggregate`` with crossdb many-to-many steps through their through model, or None.
+
+    ``Tag.objects.annotate(n=Count("articles"))`` counts the through rows of
+    each tag, which live with the articles: across the reverse of the through
+    model's crossdb key, answered like any reverse relation.
+    ``Article.objects.annotate(n=Count("tags"))`` counts its through rows,
+    in its own database.
+    """
+    if model is None or type(aggregate) not in _KINDS:
+        return None
+    names = list(_f_names(aggregate))
+    condition = django_versions.aggregate_condition(aggregate)
+    lookups = list(_q_names(condition)) if isinstance(condition, Q) else []
+    if not any(m2m_paths.through_path(model, name) for name in [*names, *lookups]):
+        return None
+    (source,) = Func.get_source_expressions(aggregate)[:1]
+    extra = {"distinct": aggregate.distinct} if getattr(aggregate, "distinct", False) else {}
+    if condition is not None:
+        extra["filter"] = _respelled_q(model, condition) if isinstance(condition, Q) else condition
+    if aggregate.default is not None:
+        extra["default"] = aggregate.default
+    if "output_field" in aggregate.__dict__:
+        extra["output_field"] = aggregate.__dict__["output_field"]
+    return type(aggregate)(_respelled(model, source), **extra)
+
+
 def checked_aggregate_resolve(original):
     """Wrap ``Aggregate.resolve_expression``: aggregates across a reverse crossdb relation."""
 
     def resolve_expression(
         self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False
     ):
+        respelled = _through_spelled(getattr(query, "model", None), self)
+        if respelled is not None:
+            # Count("articles") across a CrossDatabaseManyToManyField: its through rows.
+            return respelled.resolve_expression(query, allow_joins, reuse, summarize, for_save)
         # Over far columns of a forward relation: crossdb.query_forward.
         forward = query_forward.forward_aggregate(self, query)
         if forward is not None:
