@@ -251,7 +251,7 @@ def _ordering(model, item):
     if crossing is not None and crossing.multi_valued:
         # A row per related row (crossdb.query_per_row), or the path check's error.
         per_row = query_per_row.ordering(model, item)
-        return [item if per_row is None else per_row]
+        return [item] if per_row is None else per_row
     if crossing is None:
         return [item]  # Django's own
     rank = CrossDatabaseRank(model, name, crossing, descending, nulls)

@@ -152,8 +152,20 @@ def _accessor(crossing) -> str:
     return field.get_accessor_name() if crossing.reverse else field.name
 
 
+def _orders_by_more_than_pk(model) -> bool:
+    opts = model._meta
+    return any(
+        not isinstance(part, str) or part.lstrip("-+") not in ("pk", opts.pk.name)
+        for part in opts.ordering
+    )
+
+
 def ordering(model, item):
-    """Return ``item`` (an order_by() argument) as an ordering by a far row's value, or None."""
+    """Return ``item`` (an order_by() argument) as orderings by far rows' values, or None.
+
+    ``order_by("blog_posts")`` orders, as in Django, by the related model's
+    ``Meta.ordering`` (by its pk without one).
+    """
     nulls = {}
     if isinstance(item, OrderBy) and type(item.expression) is F:
         name, descending = item.expression.name, item.descending
@@ -168,5 +180,22 @@ def ordering(model, item):
     crossing = supported(model, name)
     if crossing is None:
         return None
+    far_ordering = crossing.field.related_model._meta.ordering
+    if not crossing.rest and far_ordering:
+        if not all(isinstance(part, str) for part in far_ordering):
+            return None  # an expression: the guard's error
+        expanded = []
+        for part in far_ordering:
+            part_descending = part.startswith("-") != descending
+            path = f"{name}{LOOKUP_SEP}{part.lstrip('-+')}"
+            found = ordering(model, f"-{path}" if part_descending else path)
+            if found is None:
+                return None
+            expanded.extend(found)
+        return expanded
+    last = final_field(crossing.field.related_model, crossing.rest)
+    if crossing.rest and last.is_relation and _orders_by_more_than_pk(last.related_model):
+        # Django orders by that model's Meta.ordering: columns of another table.
+        return None
     value = FarRowValue(model, name, crossing)
-    return value.desc(**nulls) if descending else value.asc(**nulls)
+    return [value.desc(**nulls) if descending else value.asc(**nulls)]

@@ -1,5 +1,7 @@
 """order_by() and values() across a multi-valued relation: a row per related row, as Django."""
 
+from unittest import mock
+
 import pytest
 from django.contrib.auth.models import User
 from django.db.models import Count, F, Q
@@ -170,3 +172,14 @@ def test_the_far_rows_are_bounded_by_max_ids():
             .order_by("blog_posts__title")
             .values_list("blog_posts__title", flat=True)
         ) == ["alpha", "beta"]
+
+
+def test_ordering_by_the_relation_follows_the_related_models_meta_ordering():
+    build_world()
+    ordering = ["-score", "title"]
+    with (
+        mock.patch.object(Post._meta, "ordering", ordering),
+        mock.patch.object(TwinPost._meta, "ordering", ordering),
+    ):
+        same_rows(lambda r: [u.username for u in User.objects.order_by(r, "pk")])
+        same_rows(lambda r: [u.username for u in User.objects.order_by(f"-{r}", "pk")])
