@@ -245,7 +245,7 @@ class AggregateSource:
         return [
             self.key_field(),
             *(
-                _column_field(queryset.query.annotations[f"crossdb_v{i}"].output_field)
+                query_forward._plain_field(queryset.query.annotations[f"crossdb_v{i}"].output_field)
                 for i in range(len(self.specs))
             ),
         ]
@@ -382,31 +382,9 @@ def _filters_across(node, far_model, negated=False) -> bool:
     )
 
 
-def _column_field(field):
-    """Return a plain field of ``field``'s value type (no auto-increment, no relation)."""
-    field = transport.column_field(field)
-    internal = field.get_internal_type()
-    if internal in ("AutoField", "SmallAutoField"):
-        return IntegerField()
-    if internal == "BigAutoField":
-        return BigIntegerField()
-    return field
-
-
-def _parent_alias(query, crossing):
-    """Return the alias of the table holding the key (the prefix JOINed as Django would)."""
-    start = query.get_initial_alias()
-    if not crossing.prefix:
-        return start
-    info = query.setup_joins(list(crossing.prefix), query.get_meta(), start)
-    # A nullable step gives a row of NULLs, as the LEFT JOIN Django's annotate makes.
-    query.promote_joins(info.joins[1:])
-    return info.joins[-1]
-
-
 def _derived_column(query, crossing, model, spec, output_field):
     """Return the DerivedColumn of ``spec``, adding it to the query's derived table."""
-    parent = _parent_alias(query, crossing)
+    parent = query_forward._parent_alias(query, crossing)
     for alias, join in query.alias_map.items():
         if (
             isinstance(join, DerivedJoin)
@@ -529,7 +507,7 @@ def _over_joined_rows(query, model, crossing, aggregate, description, alias):
     if function in (Min, Max) and isinstance(far_field, CharField | TextField):
         raise _err(model, description, why + "Min/Max of a string is not (its collation).")
     column = query_per_row.value_column(query, alias, query_per_row.FarValue(path, False))
-    value = DerivedColumn(alias, column, _column_field(far_field))
+    value = DerivedColumn(alias, column, query_forward._plain_field(far_field))
     extra = {"distinct": True} if getattr(aggregate, "distinct", False) else {}
     if function is Avg and aggregate.__dict__.get("output_field") is not None:
         extra["output_field"] = aggregate.__dict__["output_field"]

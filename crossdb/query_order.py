@@ -23,14 +23,14 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import Count, F, IntegerField, QuerySet
 from django.db.models.constants import LOOKUP_SEP
-from django.db.models.expressions import Expression, OrderBy
+from django.db.models.expressions import Expression
 
 from crossdb import query_forward, query_per_row, routing, transport
 from crossdb.exceptions import CrossDatabaseLimitError, CrossDatabaseQueryError
 from crossdb.fields import is_crossdb_field
 from crossdb.lookups import ids_in
 from crossdb.query_lookups import find_crossing
-from crossdb.query_paths import ends_on_field, final_field
+from crossdb.query_paths import ends_on_field, final_field, ordering_path
 
 
 class CrossDatabaseRank(Expression):
@@ -225,19 +225,12 @@ def _target_ordering(model, name: str):
 
 def _ordering(model, item):
     """Return ``item`` (an order_by() argument), with ranks in place of columns across."""
-    nulls = None
-    if isinstance(item, OrderBy) and type(item.expression) is F:
-        # F("editor__username").asc(nulls_last=True): ranked like the string form.
-        name, descending = item.expression.name, item.descending
-        if item.nulls_first or item.nulls_last:
-            nulls = "first" if item.nulls_first else "last"
-    elif isinstance(item, F) and type(item) is F:
-        name, descending = item.name, False
-    elif isinstance(item, str) and item != "?":
-        descending = item.startswith("-")
-        name = item.lstrip("-+")
-    else:
+    parsed = ordering_path(item)
+    if parsed is None:
         return [item]
+    name, descending, nulls_first, nulls_last = parsed
+    # F("editor__username").asc(nulls_last=True): ranked like the string form.
+    nulls = "first" if nulls_first else "last" if nulls_last else None
     target = _target_ordering(model, name) if nulls is None else None
     if target is not None:
         # Django orders by a relation through its target's Meta.ordering.

@@ -141,3 +141,22 @@ def ends_on_field(model, parts) -> bool:
         else:
             opts = None
     return True
+
+
+def ordering_path(item):
+    """Return ``(path, descending, nulls_first, nulls_last)`` of an order_by() argument, or None.
+
+    ``"-author__username"``, ``F("author__username")`` and
+    ``F(...).asc(nulls_last=True)`` name a path; anything else (``"?"``,
+    other expressions) does not.
+    """
+    from django.db.models import F
+    from django.db.models.expressions import OrderBy
+
+    if isinstance(item, OrderBy) and type(item.expression) is F:
+        return item.expression.name, item.descending, item.nulls_first, item.nulls_last
+    if isinstance(item, F) and type(item) is F:
+        return item.name, False, False, False
+    if isinstance(item, str) and item != "?":
+        return item.lstrip("-+"), item.startswith("-"), False, False
+    return None

@@ -25,15 +25,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import CharField, F, Q, TextField
+from django.db.models import CharField, Q, TextField
 from django.db.models.constants import LOOKUP_SEP
-from django.db.models.expressions import Expression, OrderBy
+from django.db.models.expressions import Expression
 
 from crossdb import routing, transport
 from crossdb.exceptions import CrossDatabaseQueryError
 from crossdb.query_derived import DerivedColumn, DerivedJoin
 from crossdb.query_forward import RankedTarget
-from crossdb.query_paths import _multi_valued, final_field, find_crossing
+from crossdb.query_paths import _multi_valued, final_field, find_crossing, ordering_path
 from crossdb.query_rows import FarRowsSource, add_join, relation_ends
 
 
@@ -166,17 +166,11 @@ def ordering(model, item):
     ``order_by("blog_posts")`` orders, as in Django, by the related model's
     ``Meta.ordering`` (by its pk without one).
     """
-    nulls = {}
-    if isinstance(item, OrderBy) and type(item.expression) is F:
-        name, descending = item.expression.name, item.descending
-        nulls = {"nulls_first": item.nulls_first or None, "nulls_last": item.nulls_last or None}
-    elif isinstance(item, F) and type(item) is F:
-        name, descending = item.name, False
-    elif isinstance(item, str) and item != "?":
-        descending = item.startswith("-")
-        name = item.lstrip("-+")
-    else:
+    parsed = ordering_path(item)
+    if parsed is None:
         return None
+    name, descending, nulls_first, nulls_last = parsed
+    nulls = {"nulls_first": nulls_first or None, "nulls_last": nulls_last or None}
     crossing = supported(model, name)
     if crossing is None:
         return None
